@@ -1,0 +1,196 @@
+"""The HTTP edge, shared by every HTTP function: request parsing, authentication, the
+response envelope, security headers, and the one place where errors become statuses.
+
+Every JSON response is `{"requestObject", "message", "data"}` on success and
+`{"requestObject", "message", "error"}` on failure, with secret fields redacted.
+"""
+
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import azure.functions as func
+from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+from pydantic import BaseModel, ValidationError
+
+from shared import errors
+from shared.services import services
+
+log = logging.getLogger(__name__)
+
+# Field names whose values never leave the server or reach a log.
+SECRET_FIELDS = frozenset(
+    name.lower()
+    for name in ("password", "oldPassword", "newPassword", "code", "token", "authorization", "csrfToken")
+)
+REDACTED = "***"
+
+STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
+    errors.InvalidInput: 400,
+    errors.Unauthenticated: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.Gone: 410,
+    errors.PayloadTooLarge: 413,
+    errors.UnsupportedMediaType: 415,
+    errors.TooManyRequests: 429,
+    errors.StorageUnavailable: 503,
+}
+
+
+def redact(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: REDACTED if str(k).lower() in SECRET_FIELDS else redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    return value
+
+
+def security_headers(*, html: bool = False) -> dict[str, str]:
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+    }
+    if not services().settings.is_local:
+        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    if html:
+        headers["Content-Security-Policy"] = (
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+        )
+    return headers
+
+
+@dataclass
+class Reply:
+    """What a handler returns: the status, a human message and the payload."""
+
+    message: str
+    data: Any = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RequestContext:
+    request: func.HttpRequest
+    request_id: str
+    request_object: Any = None
+
+    @property
+    def client_ip(self) -> str:
+        return client_ip(self.request.headers.get("x-forwarded-for"), services().settings.trusted_proxy_count)
+
+
+def client_ip(forwarded_for: str | None, trusted_proxy_count: int) -> str:
+    """The client's address: the entry `trusted_proxy_count` hops from the right of
+    X-Forwarded-For (the Functions front end appends the caller's address there)."""
+    hops = [hop.strip() for hop in (forwarded_for or "").split(",") if hop.strip()]
+    if not hops:
+        return "unknown"
+    hop = hops[max(0, len(hops) - max(1, trusted_proxy_count))]
+    if hop.count(":") == 1:  # "1.2.3.4:5678"
+        hop = hop.split(":")[0]
+    return hop.strip("[]")
+
+
+def json_response(body: dict, status: int, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    all_headers = {**security_headers(), "Cache-Control": "no-store", **(headers or {})}
+    return func.HttpResponse(
+        json.dumps(body, default=str), status_code=status, mimetype="application/json", headers=all_headers
+    )
+
+
+def envelope(request_object: Any, message: str, *, data: Any = None, error: str | None = None) -> dict:
+    body: dict[str, Any] = {"requestObject": redact(request_object), "message": message}
+    if error is None:
+        body["data"] = data
+    else:
+        body["error"] = error
+    return body
+
+
+def error_response(ctx: RequestContext, error: errors.DomainError) -> func.HttpResponse:
+    status = next((STATUS_BY_ERROR[c] for c in type(error).__mro__ if c in STATUS_BY_ERROR), 400)
+    body = envelope(ctx.request_object, error.message, error=error.code)
+    if error.details is not None:
+        body["details"] = error.details
+    headers = {}
+    if isinstance(error, errors.TooManyRequests):
+        headers["Retry-After"] = str(error.retry_after_seconds)
+    if isinstance(error, errors.Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="api"'
+    return json_response(body, status, headers)
+
+
+def storage_failure(error: Exception) -> bool:
+    """Storage unreachable or failing on its side: the caller gets 503, not 500."""
+    if isinstance(error, ServiceRequestError | ServiceResponseError):
+        return True
+    return isinstance(error, HttpResponseError) and (error.status_code or 0) >= 500
+
+
+def parse_body(req: func.HttpRequest, model: type[BaseModel]) -> tuple[Any, BaseModel]:
+    """Decode and validate a JSON body; return the raw object (for the envelope) and the model."""
+    content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
+    raw_body = req.get_body()
+    if content_type != "application/json" and not (content_type == "" and not raw_body):
+        raise errors.UnsupportedMediaType()
+    try:
+        raw = json.loads(raw_body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise errors.InvalidInput("The body is not valid JSON.", code="invalid_json") from None
+    try:
+        return raw, model.model_validate(raw)
+    except ValidationError as error:
+        problems = [
+            {"field": ".".join(str(p) for p in item["loc"]) or "body", "problem": item["msg"]}
+            for item in error.errors(include_input=False, include_url=False, include_context=False)
+        ]
+        raise errors.InvalidInput("Some fields are not valid.", details=problems) from None
+
+
+Handler = Callable[..., Reply]
+
+
+def api(body: type[BaseModel] | None = None) -> Callable[[Handler], Callable[[func.HttpRequest], func.HttpResponse]]:
+    """Turn `handler(ctx[, model]) -> Reply` into a Functions HTTP handler.
+
+    The wrapper keeps the signature the Python worker binds (`req`), so it is applied
+    under the `route` decorator.
+    """
+
+    def decorate(handler: Handler) -> Callable[[func.HttpRequest], func.HttpResponse]:
+        def http_function(req: func.HttpRequest) -> func.HttpResponse:
+            ctx = RequestContext(request=req, request_id=req.headers.get("x-request-id") or uuid.uuid4().hex)
+            try:
+                if body is None:
+                    reply = handler(ctx)
+                else:
+                    ctx.request_object, model = parse_body(req, body)
+                    reply = handler(ctx, model)
+            except errors.DomainError as error:
+                return error_response(ctx, error)
+            except Exception as error:  # noqa: BLE001 - the edge answers every failure with an envelope
+                if storage_failure(error):
+                    log.warning("storage unavailable (%s) request=%s", type(error).__name__, ctx.request_id)
+                    return error_response(ctx, errors.StorageUnavailable())
+                log.exception("unhandled error request=%s", ctx.request_id)
+                return json_response(
+                    envelope(ctx.request_object, "Something went wrong on our side.", error="internal_error"), 500
+                )
+            return json_response(
+                envelope(ctx.request_object, reply.message, data=reply.data), reply.status, reply.headers
+            )
+
+        http_function.__name__ = handler.__name__
+        http_function.__doc__ = handler.__doc__
+        return http_function
+
+    return decorate

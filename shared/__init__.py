@@ -1,0 +1,1 @@
+"""The project's own code: domain, storage and configuration. Never imports azure.functions."""

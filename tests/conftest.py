@@ -1,0 +1,69 @@
+"""Fixtures shared by every test: a real Azurite for the session, settings pointing at
+it, and `Services` objects with a clock the test controls."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from devhost.azurite import Azurite
+from shared.clock import ManualClock
+from shared.config import Settings, get_settings
+from shared.services import Services
+
+
+def app_settings_for(connection_string: str) -> dict[str, str]:
+    """App settings for a test process: everything the app needs, fresh keys each run."""
+    return {
+        "APP_ENVIRONMENT": "local",
+        "AzureWebJobsStorage": connection_string,
+        "HMAC_KEYS": "t1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "HMAC_ACTIVE_KEY_ID": "t1",
+        "INSTANCE_ID": "pytest",
+    }
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    with Azurite.on_free_ports() as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="session")
+def app_settings_values(azurite: Azurite) -> dict[str, str]:
+    values = app_settings_for(azurite.connection_string)
+    os.environ.update(values)  # for code that reads settings through get_settings()
+    get_settings.cache_clear()
+    return values
+
+
+@pytest.fixture(scope="session")
+def settings(app_settings_values: dict[str, str]) -> Settings:
+    settings = get_settings()
+    Services(settings).storage.ensure_created()
+    return settings
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 11, 21, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def make_services(settings: Settings, clock: ManualClock) -> Callable[..., Services]:
+    """Services on the session's Azurite; keyword arguments override settings."""
+
+    def build(**overrides) -> Services:
+        return Services(settings.model_copy(update=overrides), clock=clock)
+
+    return build
+
+
+@pytest.fixture
+def svc(make_services) -> Services:
+    return make_services()
