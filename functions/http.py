@@ -5,7 +5,7 @@ Every JSON response is `{"requestObject", "message", "data"}` on success and
 `{"requestObject", "message", "error"}` on failure, with secret fields redacted.
 """
 
-
+import base64
 import json
 import logging
 import uuid
@@ -19,13 +19,13 @@ from pydantic import BaseModel, ValidationError
 
 from shared import errors
 from shared.services import services
+from shared.sessions import Session
 
 log = logging.getLogger(__name__)
 
 # Field names whose values never leave the server or reach a log.
 SECRET_FIELDS = frozenset(
-    name.lower()
-    for name in ("password", "oldPassword", "newPassword", "code", "token", "authorization", "csrfToken")
+    name.lower() for name in ("password", "oldPassword", "newPassword", "code", "token", "authorization", "csrfToken")
 )
 REDACTED = "***"
 
@@ -82,6 +82,7 @@ class RequestContext:
     request: func.HttpRequest
     request_id: str
     request_object: Any = None
+    session: Session | None = None
 
     @property
     def client_ip(self) -> str:
@@ -156,20 +157,57 @@ def parse_body(req: func.HttpRequest, model: type[BaseModel]) -> tuple[Any, Base
         raise errors.InvalidInput("Some fields are not valid.", details=problems) from None
 
 
+def bearer_token(req: func.HttpRequest) -> str | None:
+    scheme, _, value = (req.headers.get("authorization") or "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else None
+
+
+def basic_credentials(req: func.HttpRequest) -> tuple[str, str]:
+    """(user, password) from HTTP Basic, or Unauthenticated."""
+    scheme, _, value = (req.headers.get("authorization") or "").partition(" ")
+    try:
+        if scheme.lower() != "basic":
+            raise ValueError
+        user, sep, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+        if not sep or not user:
+            raise ValueError
+    except (ValueError, UnicodeDecodeError):
+        raise errors.Unauthenticated("HTTP Basic credentials (email:password) are required.") from None
+    return user, password
+
+
+def authenticate(req: func.HttpRequest, *, role: str | None, allow_expired_password: bool) -> Session:
+    session = services().sessions.authenticate(bearer_token(req))
+    if session.password_expired and not allow_expired_password:
+        raise errors.Forbidden("Your password has expired; change it first.", code="password_expired")
+    if role is not None and session.role != role:
+        raise errors.Forbidden()
+    return session
+
+
 Handler = Callable[..., Reply]
 
 
-def api(body: type[BaseModel] | None = None) -> Callable[[Handler], Callable[[func.HttpRequest], func.HttpResponse]]:
+def api(
+    body: type[BaseModel] | None = None,
+    *,
+    auth: bool = False,
+    role: str | None = None,
+    allow_expired_password: bool = False,
+) -> Callable[[Handler], Callable[[func.HttpRequest], func.HttpResponse]]:
     """Turn `handler(ctx[, model]) -> Reply` into a Functions HTTP handler.
 
-    The wrapper keeps the signature the Python worker binds (`req`), so it is applied
-    under the `route` decorator.
+    `auth` requires a live bearer session (in `ctx.session`), `role` a role on it; a
+    session whose password expired may only call endpoints that allow it. The wrapper
+    keeps the signature the Python worker binds (`req`), so it goes under `route`.
     """
 
     def decorate(handler: Handler) -> Callable[[func.HttpRequest], func.HttpResponse]:
         def http_function(req: func.HttpRequest) -> func.HttpResponse:
             ctx = RequestContext(request=req, request_id=req.headers.get("x-request-id") or uuid.uuid4().hex)
             try:
+                if auth or role:
+                    ctx.session = authenticate(req, role=role, allow_expired_password=allow_expired_password)
                 if body is None:
                     reply = handler(ctx)
                 else:
@@ -177,7 +215,7 @@ def api(body: type[BaseModel] | None = None) -> Callable[[Handler], Callable[[fu
                     reply = handler(ctx, model)
             except errors.DomainError as error:
                 return error_response(ctx, error)
-            except Exception as error:  # noqa: BLE001 - the edge answers every failure with an envelope
+            except Exception as error:
                 if storage_failure(error):
                     log.warning("storage unavailable (%s) request=%s", type(error).__name__, ctx.request_id)
                     return error_response(ctx, errors.StorageUnavailable())

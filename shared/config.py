@@ -38,15 +38,9 @@ class Settings(BaseSettings):
 
     # Storage: a connection string locally (Azurite), the account name plus managed
     # identity in Azure, where shared keys are disabled.
-    storage_connection_string: SecretStr | None = Field(
-        default=None, validation_alias="AzureWebJobsStorage"
-    )
-    storage_account_name: str | None = Field(
-        default=None, validation_alias="AzureWebJobsStorage__accountName"
-    )
-    storage_client_id: str | None = Field(
-        default=None, validation_alias="AzureWebJobsStorage__clientId"
-    )
+    storage_connection_string: SecretStr | None = Field(default=None, validation_alias="AzureWebJobsStorage")
+    storage_account_name: str | None = Field(default=None, validation_alias="AzureWebJobsStorage__accountName")
+    storage_client_id: str | None = Field(default=None, validation_alias="AzureWebJobsStorage__clientId")
     storage_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 
     # How many proxies append to X-Forwarded-For in front of the app: 1 for the Functions
@@ -57,12 +51,15 @@ class Settings(BaseSettings):
     hmac_keys: SecretStr
     hmac_active_key_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,16}$")
 
+    # Sessions: a sliding idle timeout inside an absolute lifetime.
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_lifetime_hours: int = Field(default=12, ge=1, le=24 * 30)
+
     @model_validator(mode="after")
     def _storage_is_reachable_somehow(self) -> Settings:
         if self.storage_connection_string is None and not self.storage_account_name:
             raise ValueError(
-                "set AzureWebJobsStorage (a connection string) or "
-                "AzureWebJobsStorage__accountName (managed identity)"
+                "set AzureWebJobsStorage (a connection string) or AzureWebJobsStorage__accountName (managed identity)"
             )
         return self
 

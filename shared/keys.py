@@ -36,7 +36,7 @@ class KeyRing:
                 raise KeyConfigError(f"HMAC key {key_id!r} is shorter than {self.MIN_KEY_BYTES} bytes")
         self.active_key_id = active_key_id
         # active key first, so the common lookup hits on the first try
-        ordered = [active_key_id] + sorted(k for k in keys if k != active_key_id)
+        ordered = [active_key_id, *sorted(k for k in keys if k != active_key_id)]
         self._keys = {key_id: keys[key_id] for key_id in ordered}
         self._derived: dict[tuple[str, str], bytes] = {}
 

@@ -5,12 +5,16 @@ area services built on them. Handlers call `services()`; tests build their own
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property, lru_cache
 
+from shared.audit import AuditLog
 from shared.clock import Clock, SystemClock
 from shared.config import Settings, get_settings
+from shared.expiry import ExpiryIndex
 from shared.keys import KeyRing
-from shared.storage import Storage
+from shared.sessions import SessionStore
+from shared.storage import AUDIT_CONTAINER, Storage
 
 
 @dataclass
@@ -25,6 +29,29 @@ class Services:
     @cached_property
     def keys(self) -> KeyRing:
         return KeyRing.parse(self.settings.hmac_keys.get_secret_value(), self.settings.hmac_active_key_id)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.storage.container(AUDIT_CONTAINER), self.clock, self.settings.instance_id)
+
+    @cached_property
+    def expiry(self) -> ExpiryIndex:
+        return ExpiryIndex(self.storage.table("expiry"))
+
+    @cached_property
+    def sessions(self) -> SessionStore:
+        return SessionStore(
+            self.storage.table("sessions"),
+            self.expiry,
+            self.keys,
+            self.clock,
+            idle_timeout=timedelta(minutes=self.settings.session_idle_minutes),
+            lifetime=timedelta(hours=self.settings.session_lifetime_hours),
+        )
+
+    def actor_for_ip(self, client_ip: str) -> str:
+        """How a guest appears in the audit: a keyed hash of the address, never the address."""
+        return "ip:" + self.keys.hash("client-ip", client_ip).digest[:24]
 
 
 @lru_cache(maxsize=1)

@@ -7,6 +7,7 @@ the managed identity in Azure, where shared keys are disabled.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -121,23 +122,18 @@ class Storage:
         for name in TABLES:
             self.tables.create_table_if_not_exists(name)
         for name in CONTAINERS:
-            try:
+            with suppress(ResourceExistsError):
                 self.blobs.create_container(name)
-            except ResourceExistsError:
-                pass
         for name in QUEUES:
-            try:
+            with suppress(ResourceExistsError):
                 self.queues.create_queue(name)
-            except ResourceExistsError:
-                pass
 
     def check(self) -> dict[str, bool]:
         """One cheap call per service: is each one answering?"""
+
         def probe_table() -> None:
-            try:
+            with suppress(ResourceNotFoundError):  # an answer is all we need
                 self.table("jobs").get_entity("health", "probe")
-            except ResourceNotFoundError:
-                pass  # an answer is all we need
 
         results = {}
         for service, probe in (

@@ -1,0 +1,126 @@
+"""The audit trail: one JSON line per state change, in append blobs.
+
+Blobs are named `yyyy/mm/dd/hh/<instance>-<n>.jsonl` in the `audit` container: one
+series per hour per writer instance, so writers never contend, and a new blob is
+started before the 50,000-append limit. An event never holds a code, password or
+token: the model has no field for one, and `details` takes only short scalar values.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Literal
+
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import BlobClient, ContainerClient
+from pydantic import BaseModel, Field
+
+from shared.clock import Clock
+
+Outcome = Literal["ok", "fail"]
+
+
+class AuditEvent(BaseModel):
+    time: datetime
+    type: str = Field(pattern=r"^[a-z_.]{1,40}$")  # issue, redeem, revoke, expire, login, ...
+    outcome: Outcome
+    reason: str | None = None  # why it failed: expired, used, revoked, unknown, wrong_resource, ...
+    actor: str | None = None  # a user id, or "ip:<keyed hash>" for a guest
+    user_id: str | None = None  # whom the event concerns, when that is not the actor
+    code_id: str | None = None  # never the code itself
+    resource_id: str | None = None
+    request_id: str | None = None
+    details: dict[str, str | int | bool | None] = Field(default_factory=dict)
+
+
+class AuditLog:
+    # Azure allows 50,000 blocks per append blob; roll well before.
+    MAX_APPENDS_PER_BLOB = 49_000
+
+    def __init__(self, container: ContainerClient, clock: Clock, instance_id: str):
+        self._container = container
+        self._clock = clock
+        self._instance_id = instance_id
+        self._lock = threading.Lock()
+        self._hour: str | None = None
+        self._sequence = 0
+        self._appends = 0
+        self._blob: BlobClient | None = None
+
+    def record(self, type: str, outcome: Outcome, **fields) -> AuditEvent:
+        event = AuditEvent(time=self._clock.now(), type=type, outcome=outcome, **fields)
+        self.write(event)
+        return event
+
+    def write(self, event: AuditEvent) -> None:
+        line = (event.model_dump_json(exclude_none=True) + "\n").encode()
+        hour = event.time.strftime("%Y/%m/%d/%H")
+        with self._lock:
+            if hour != self._hour:
+                self._hour, self._sequence = hour, 0
+                self._open_blob()
+            elif self._appends >= self.MAX_APPENDS_PER_BLOB:
+                self._roll()
+            try:
+                self._blob.append_block(line)
+            except HttpResponseError as error:
+                if error.error_code != "BlockCountExceedsLimit":
+                    raise
+                self._roll()
+                self._blob.append_block(line)
+            self._appends += 1
+
+    def _roll(self) -> None:
+        self._sequence += 1
+        self._open_blob()
+
+    def _open_blob(self) -> None:
+        """Use the first blob of this hour's series that still has room (another process
+        with the same instance id may have written some already)."""
+        while True:
+            blob = self._container.get_blob_client(f"{self._hour}/{self._instance_id}-{self._sequence}.jsonl")
+            try:
+                blob.create_append_blob(if_none_match="*")
+                appends = 0
+            except ResourceExistsError:
+                appends = blob.get_blob_properties().append_blob_committed_block_count or 0
+            if appends < self.MAX_APPENDS_PER_BLOB:
+                self._blob, self._appends = blob, appends
+                return
+            self._sequence += 1
+
+    def read(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        types: set[str] | None = None,
+        outcome: Outcome | None = None,
+        actor: str | None = None,
+    ) -> list[AuditEvent]:
+        """Events with start <= time < end, oldest first, optionally filtered."""
+        events = [
+            event
+            for event in self._events_between(start, end)
+            if start <= event.time < end
+            and (types is None or event.type in types)
+            and (outcome is None or event.outcome == outcome)
+            and (actor is None or actor in (event.actor, event.user_id))
+        ]
+        return sorted(events, key=lambda event: event.time)
+
+    def _events_between(self, start: datetime, end: datetime) -> Iterator[AuditEvent]:
+        hour = start.replace(minute=0, second=0, microsecond=0)
+        while hour < end:
+            for item in self._container.list_blobs(name_starts_with=hour.strftime("%Y/%m/%d/%H/")):
+                try:
+                    content = self._container.download_blob(item.name).readall()
+                except ResourceNotFoundError:
+                    continue
+                for line in content.splitlines():
+                    if line.strip():
+                        yield AuditEvent.model_validate(json.loads(line))
+            hour += timedelta(hours=1)
