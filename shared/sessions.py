@@ -130,6 +130,14 @@ class SessionStore:
         ):
             self._table.delete_entity(partition, row)
 
+    def purge(self, index_rows: list[dict]) -> int:
+        """Cleanup: delete the sessions behind expired index rows (idempotent)."""
+        for row in index_rows:
+            token_hash, key_id = row["RowKey"].removeprefix("session:").split(":")
+            self._table.delete_entity(f"t:{token_hash}", key_id)
+            self._table.delete_entity(f"u:{row['userId']}", f"{token_hash}:{key_id}")
+        return len(index_rows)
+
     def revoke_all(self, user_id: str) -> int:
         """End every session of a user (password change, lock); returns how many."""
         rows = list(self._table.query_entities("PartitionKey eq @pk", parameters={"pk": f"u:{user_id}"}))
