@@ -1,0 +1,59 @@
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+
+from shared import errors
+from shared.expiry import bucket_of
+from shared.ratelimit import Limit, RateLimiter
+
+
+@pytest.fixture
+def limiter(svc) -> RateLimiter:
+    return RateLimiter(svc.storage.table("ratelimits"), svc.expiry, svc.keys, svc.clock)
+
+
+def unique_key() -> str:
+    return f"203.0.113.{secrets.randbelow(250)}-{secrets.token_hex(4)}"
+
+
+def test_the_call_after_the_limit_is_refused_until_the_window_ends(limiter, clock):
+    limit = Limit("test-login-ip", limit=3, window=timedelta(minutes=5))
+    key = unique_key()
+    for _ in range(3):
+        limiter.consume(limit, key)
+    with pytest.raises(errors.TooManyRequests) as refused:
+        limiter.consume(limit, key)
+    assert 1 <= refused.value.retry_after_seconds <= 300
+    clock.advance(seconds=refused.value.retry_after_seconds)
+    limiter.consume(limit, key)  # a new window
+
+
+def test_concurrent_hits_from_many_instances_are_all_counted(limiter):
+    limit = Limit("test-concurrent", limit=1000, window=timedelta(minutes=5))
+    key = unique_key()
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda _: limiter.hit(limit, key), range(64)))
+    assert limiter.count(limit, key)[0] == 64
+
+
+def test_a_sharded_counter_sums_its_shards(limiter):
+    limit = Limit("test-global", limit=1000, window=timedelta(minutes=5), shards=8)
+    key = "global"
+    before = limiter.count(limit, key)[0]
+    for _ in range(40):
+        limiter.hit(limit, key)
+    assert limiter.count(limit, key)[0] == before + 40
+
+
+def test_counters_are_registered_for_cleanup_and_store_no_raw_key(limiter, svc, clock):
+    limit = Limit("test-index", limit=5, window=timedelta(minutes=5))
+    key = unique_key()
+    limiter.hit(limit, key)
+    _, ends = limit.window_of(clock.now())
+    rows = [row for row in svc.expiry.entries(bucket_of(ends)) if row["kind"] == "ratelimit"]
+    assert any(row["counterPartition"].startswith("test-index:") for row in rows)
+    assert not any(key in row["counterPartition"] for row in rows)
+    assert limiter.purge([row for row in rows if row["counterPartition"].startswith("test-index:")]) >= 1
+    assert limiter.count(limit, key)[0] == 0
