@@ -5,6 +5,6 @@ import azure.functions as func
 
 def blueprints() -> list[func.Blueprint]:
     """Every area's blueprint, in registration order."""
-    from functions import health
+    from functions import health, html, openapi
 
-    return [health.bp]
+    return [health.bp, openapi.bp, html.bp]

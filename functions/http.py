@@ -37,6 +37,8 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.Conflict: 409,
     errors.Gone: 410,
     errors.PayloadTooLarge: 413,
+    errors.UriTooLong: 414,
+    errors.HeadersTooLarge: 431,
     errors.UnsupportedMediaType: 415,
     errors.TooManyRequests: 429,
     errors.StorageUnavailable: 503,
@@ -83,6 +85,7 @@ class RequestContext:
     request_id: str
     request_object: Any = None
     session: Session | None = None
+    query: BaseModel | None = None
 
     @property
     def client_ip(self) -> str:
@@ -137,8 +140,24 @@ def storage_failure(error: Exception) -> bool:
     return isinstance(error, HttpResponseError) and (error.status_code or 0) >= 500
 
 
+def check_request_size(req: func.HttpRequest) -> None:
+    settings = services().settings
+    query = req.url.partition("?")[2]
+    if len(query.encode()) > settings.max_query_string_bytes:
+        raise errors.UriTooLong()
+    if sum(len(name) + len(value) for name, value in req.headers.items()) > settings.max_header_bytes:
+        raise errors.HeadersTooLarge()
+
+
 def parse_body(req: func.HttpRequest, model: type[BaseModel]) -> tuple[Any, BaseModel]:
-    """Decode and validate a JSON body; return the raw object (for the envelope) and the model."""
+    """Decode and validate a JSON body; return the raw object (for the envelope) and the model.
+
+    The size cap is checked on the declared length first, so a huge body is refused
+    before anything looks at it."""
+    limit = services().settings.max_json_body_bytes
+    declared = req.headers.get("content-length") or "0"
+    if (declared.isdigit() and int(declared) > limit) or len(req.get_body()) > limit:
+        raise errors.PayloadTooLarge(f"The request body is larger than {limit} bytes.")
     content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
     raw_body = req.get_body()
     if content_type != "application/json" and not (content_type == "" and not raw_body):
@@ -147,14 +166,19 @@ def parse_body(req: func.HttpRequest, model: type[BaseModel]) -> tuple[Any, Base
         raw = json.loads(raw_body or b"{}")
     except (ValueError, UnicodeDecodeError):
         raise errors.InvalidInput("The body is not valid JSON.", code="invalid_json") from None
+    return raw, validate(model, raw, "Some fields are not valid.")
+
+
+def validate(model: type[BaseModel], raw: Any, message: str) -> BaseModel:
+    """Validate into `model`; problems name the field, never echo the value."""
     try:
-        return raw, model.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as error:
         problems = [
             {"field": ".".join(str(p) for p in item["loc"]) or "body", "problem": item["msg"]}
             for item in error.errors(include_input=False, include_url=False, include_context=False)
         ]
-        raise errors.InvalidInput("Some fields are not valid.", details=problems) from None
+        raise errors.InvalidInput(message, details=problems) from None
 
 
 def bearer_token(req: func.HttpRequest) -> str | None:
@@ -188,24 +212,49 @@ def authenticate(req: func.HttpRequest, *, role: str | None, allow_expired_passw
 Handler = Callable[..., Reply]
 
 
+@dataclass(frozen=True)
+class ApiSpec:
+    """What the OpenAPI document says of an endpoint, read from the same decorator."""
+
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: type[BaseModel] | None
+    auth: bool
+    role: str | None
+    basic_auth: bool
+    raw_body: bool
+    summary: str
+
+
 def api(
     body: type[BaseModel] | None = None,
     *,
+    query: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
     auth: bool = False,
     role: str | None = None,
     allow_expired_password: bool = False,
+    basic_auth: bool = False,
+    raw_body: bool = False,
 ) -> Callable[[Handler], Callable[[func.HttpRequest], func.HttpResponse]]:
     """Turn `handler(ctx[, model]) -> Reply` into a Functions HTTP handler.
 
-    `auth` requires a live bearer session (in `ctx.session`), `role` a role on it; a
-    session whose password expired may only call endpoints that allow it. The wrapper
-    keeps the signature the Python worker binds (`req`), so it goes under `route`.
+    `body` validates a JSON body (passed as the second argument), `query` the query
+    string (in `ctx.query`). `auth` requires a live bearer session (in `ctx.session`),
+    `role` a role on it; a session whose password expired may only call endpoints that
+    allow it. `response`, `basic_auth` (the handler reads Basic credentials) and
+    `raw_body` (a non-JSON upload) only describe the endpoint in the OpenAPI document.
+    The wrapper keeps the signature the Python worker binds (`req`), so it goes under
+    `route`.
     """
 
     def decorate(handler: Handler) -> Callable[[func.HttpRequest], func.HttpResponse]:
         def http_function(req: func.HttpRequest) -> func.HttpResponse:
             ctx = RequestContext(request=req, request_id=req.headers.get("x-request-id") or uuid.uuid4().hex)
             try:
+                check_request_size(req)
+                if query is not None:
+                    ctx.query = validate(query, dict(req.params), "Some query parameters are not valid.")
                 if auth or role:
                     ctx.session = authenticate(req, role=role, allow_expired_password=allow_expired_password)
                 if body is None:
@@ -229,6 +278,16 @@ def api(
 
         http_function.__name__ = handler.__name__
         http_function.__doc__ = handler.__doc__
+        http_function.api_spec = ApiSpec(
+            body=body,
+            query=query,
+            response=response,
+            auth=auth or role is not None,
+            role=role,
+            basic_auth=basic_auth,
+            raw_body=raw_body,
+            summary=(handler.__doc__ or handler.__name__).strip(),
+        )
         return http_function
 
     return decorate

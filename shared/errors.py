@@ -61,6 +61,16 @@ class PayloadTooLarge(DomainError):
     message = "The request body is too large."
 
 
+class UriTooLong(DomainError):
+    code = "uri_too_long"
+    message = "The query string is too long."
+
+
+class HeadersTooLarge(DomainError):
+    code = "headers_too_large"
+    message = "The request headers are too large."
+
+
 class UnsupportedMediaType(DomainError):
     code = "unsupported_media_type"
     message = "The request body must be JSON (Content-Type: application/json)."
