@@ -50,13 +50,13 @@ class RateLimiter:
         self._keys = keys
         self._clock = clock
 
-    def _partition(self, limit: Limit, key: str) -> str:
+    def partition_for(self, limit: Limit, key: str) -> str:
         return f"{limit.name}:{self._keys.hash(KEY_PURPOSE, key, self._keys.active_key_id).digest[:32]}"
 
     def count(self, limit: Limit, key: str) -> tuple[int, datetime]:
         """Events counted in the current window, and when the window ends."""
         number, ends = limit.window_of(self._clock.now())
-        partition = self._partition(limit, key)
+        partition = self.partition_for(limit, key)
         if limit.shards == 1:
             try:
                 return self._table.get_entity(partition, str(number))["count"], ends
@@ -78,7 +78,7 @@ class RateLimiter:
     def hit(self, limit: Limit, key: str) -> int:
         """Count one event; returns the count of this counter row after it."""
         number, ends = limit.window_of(self._clock.now())
-        partition = self._partition(limit, key)
+        partition = self.partition_for(limit, key)
         row = str(number) if limit.shards == 1 else f"{number}:{secrets.randbelow(limit.shards)}"
         for attempt in range(_MAX_WRITE_TRIES):
             if attempt:
@@ -112,6 +112,9 @@ class RateLimiter:
         """Check, then count: for limits on every attempt (not only failures)."""
         self.check(limit, key)
         self.hit(limit, key)
+
+    def now(self) -> datetime:
+        return self._clock.now()
 
     def seconds_until(self, moment: datetime) -> int:
         return max(1, int((moment - self._clock.now()).total_seconds() + 0.999))
