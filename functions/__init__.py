@@ -5,6 +5,35 @@ import azure.functions as func
 
 def blueprints() -> list[func.Blueprint]:
     """Every area's blueprint, in registration order."""
-    from functions import health, html, openapi
+    from functions import (
+        accounts,
+        admin_api,
+        cleanup,
+        codes,
+        console,
+        guest,
+        health,
+        html,
+        mail,
+        openapi,
+        resources,
+        sessions,
+    )
 
-    return [health.bp, openapi.bp, html.bp]
+    bps = [health.bp, openapi.bp, accounts.bp, sessions.bp, mail.bp, resources.bp, codes.bp, admin_api.bp]
+    if _dev_mailbox_enabled():  # local only (the settings refuse it elsewhere)
+        from functions import dev_mailbox
+
+        bps.append(dev_mailbox.bp)
+    return [*bps, cleanup.bp, html.bp, guest.bp, console.bp]
+
+
+def _dev_mailbox_enabled() -> bool:
+    """DEV_MAILBOX_ENABLED, failing closed: indexing the app must not need valid settings
+    (invalid ones stop the first request with a message naming them instead)."""
+    from shared.config import SettingsError, get_settings
+
+    try:
+        return get_settings().dev_mailbox_enabled
+    except SettingsError:
+        return False

@@ -3,11 +3,14 @@ use (served by the app itself: no CDN)."""
 
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import azure.functions as func
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from functions.http import security_headers
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -17,7 +20,11 @@ bp = func.Blueprint()
 
 
 @cache
-def templates() -> Environment:
+def templates() -> "Environment":
+    # Jinja2 is imported with the first page: an instance that only serves the API never
+    # pays for it at cold start.
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
     return Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True))
 
 

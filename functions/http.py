@@ -11,6 +11,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import azure.functions as func
@@ -104,10 +105,15 @@ def client_ip(forwarded_for: str | None, trusted_proxy_count: int) -> str:
     return hop.strip("[]")
 
 
+def _json_value(value: Any) -> str:
+    """Times as ISO 8601 ("2026-11-21T12:00:00+00:00", the OpenAPI `date-time`), the rest as text."""
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
 def json_response(body: dict, status: int, headers: dict[str, str] | None = None) -> func.HttpResponse:
     all_headers = {**security_headers(), "Cache-Control": "no-store", **(headers or {})}
     return func.HttpResponse(
-        json.dumps(body, default=str), status_code=status, mimetype="application/json", headers=all_headers
+        json.dumps(body, default=_json_value), status_code=status, mimetype="application/json", headers=all_headers
     )
 
 

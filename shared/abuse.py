@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -30,6 +31,7 @@ from shared.ratelimit import Limit, RateLimiter
 
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 GLOBAL = "global"
+PAUSE_KIND = "pause"  # kind of the expiry-index rows of account pauses
 # How long a pause level is remembered after the pause ends, before it starts again at 1.
 PAUSE_MEMORY = timedelta(days=1)
 
@@ -108,8 +110,8 @@ class AccountPauses:
             level = (row["level"] if row is not None else 0) + 1
             until = now + min(self._base * 2 ** (level - 1), self._cap)
             entity = {"PartitionKey": partition, "RowKey": "pause", "level": level, "pausedUntil": until}
-            self._expiry.add("ratelimit", f"{partition}|pause", until + PAUSE_MEMORY, counterPartition=partition,
-                             counterRow="pause")  # fmt: skip
+            # registered before the row is written, so cleanup always finds it
+            self._expiry.add(PAUSE_KIND, partition, until + PAUSE_MEMORY, pausePartition=partition)
             try:
                 if row is None:
                     self._table.create_entity(entity)
@@ -126,12 +128,32 @@ class AccountPauses:
     def forget(self, partition: str) -> None:
         self._table.delete_entity(partition, "pause")
 
+    def purge(self, index_rows: list[dict]) -> int:
+        """Cleanup: drop pauses whose memory ran out (a later pause re-registered its row
+        under a later bucket, so only rows that are still this old go)."""
+        now = self._clock.now()
+        for row in index_rows:
+            with suppress(ResourceNotFoundError):
+                pause = self._table.get_entity(row["pausePartition"], "pause")
+                if pause["pausedUntil"] + PAUSE_MEMORY <= now:
+                    self._table.delete_entity(row["pausePartition"], "pause", etag=pause.metadata["etag"],
+                                              match_condition=MatchConditions.IfNotModified)  # fmt: skip
+        return len(index_rows)
+
 
 class AbuseGuard:
     def __init__(self, limiter: RateLimiter, pauses: AccountPauses, limits: Limits):
         self._limiter = limiter
         self._pauses = pauses
         self.limits = limits
+
+    # -- cleanup
+
+    def purge_pauses(self, index_rows: list[dict]) -> int:
+        return self._pauses.purge(index_rows)
+
+    def sweep_counters(self, bucket: str) -> int:
+        return self._limiter.sweep(bucket)
 
     # -- attempts counted on every call
 
@@ -161,12 +183,10 @@ class AbuseGuard:
 
     def check_login(self, ip: str, email: str) -> None:
         """Before the password is checked: 429 while this source or the account is held back."""
-        account = self._account_key(email)
-        paused_partition = self._limiter.partition_for(self.limits.login_account, account)
         _, _, until = run_parallel(
             lambda: self._limiter.check(self.limits.login_ip, ip),
             lambda: self._limiter.check(self.limits.login_ip_account, f"{ip}|{email}"),
-            lambda: self._pauses.paused_until(paused_partition),
+            lambda: self._pauses.paused_until(self._pause_partition(email)),
         )
         if until is not None:
             raise errors.TooManyRequests(self._limiter.seconds_until(until))
@@ -181,11 +201,14 @@ class AbuseGuard:
         )
         if account_failures < self.limits.login_account.limit:
             return False
-        self._pauses.pause(self._limiter.partition_for(self.limits.login_account, account))
+        self._pauses.pause(self._pause_partition(email))
         return account_failures == self.limits.login_account.limit
 
     def login_succeeded(self, email: str) -> None:
-        self._pauses.forget(self._limiter.partition_for(self.limits.login_account, self._account_key(email)))
+        self._pauses.forget(self._pause_partition(email))
+
+    def _pause_partition(self, email: str) -> str:
+        return f"pause:{self._limiter.key_hash(self._account_key(email))}"
 
     # -- redemptions: counted on failure
 

@@ -9,12 +9,16 @@ with a message naming the setting, never its value.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic import AliasChoices, Field, SecretStr, StringConstraints, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["local", "dev", "test", "prod"]
+
+
+# "<count>/<window>", e.g. "5/15m": at most <count> events per fixed window.
+RateSpec = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,6}/[1-9][0-9]{0,4}[smhd]$")]
 
 
 class SettingsError(RuntimeError):
@@ -25,7 +29,10 @@ class Settings(BaseSettings):
     """App settings. The environment-variable name of each field is its upper-case name,
     except the storage connection, which follows the Functions host's naming."""
 
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", populate_by_name=True)
+    # An empty app setting means "not set": Bicep writes "" for what a flag turns off.
+    model_config = SettingsConfigDict(
+        case_sensitive=False, extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
 
     app_environment: Environment = "local"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -47,19 +54,134 @@ class Settings(BaseSettings):
     # front end (the local host imitates it), 2 behind Azure Front Door.
     trusted_proxy_count: int = Field(default=1, ge=1, le=5)
 
+    # Input limits at the HTTP edge.
+    max_json_body_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
+    max_query_string_bytes: int = Field(default=2048, ge=256, le=16 * 1024)
+    max_header_bytes: int = Field(default=16 * 1024, ge=4096, le=64 * 1024)
+
     # Keyed hashes of codes, tokens and client IPs: "kid:base64key,kid:base64key".
     hmac_keys: SecretStr
     hmac_active_key_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,16}$")
 
+    # Key Vault (Azure only). Secrets arrive as Key Vault references resolved by the
+    # platform at start-up; with the vault's URL set, the key ring is also re-read every
+    # SECRET_REFRESH_SECONDS, so a rotation needs no restart (shared/secrets.py).
+    key_vault_url: str | None = Field(default=None, pattern=r"^https://")
+    secret_refresh_seconds: int = Field(default=300, ge=30, le=24 * 3600)
+    # The user-assigned managed identity the app signs in with (Key Vault, mail).
+    managed_identity_client_id: str | None = Field(default=None, validation_alias="AZURE_CLIENT_ID")
+
+    # Mail provider (Azure Communication Services Email). Without a connection string mail
+    # stays in the outbox queue for the local dev mailbox.
+    mail_connection_string: SecretStr | None = None
+    mail_sender: str | None = None
+    # Who sends: "acs" (Azure Communication Services Email, with MAIL_CONNECTION_STRING or
+    # MAIL_ENDPOINT plus the managed identity) or "devmailbox" (local only: a table read
+    # by GET /api/dev/mailbox). Checked when the first mail goes out, so a missing ACS
+    # setting parks mail in the poison queue instead of stopping the whole app.
+    mail_provider: Literal["acs", "devmailbox"] = "acs"
+    mail_endpoint: str | None = Field(default=None, pattern=r"^https://")
+    # Failed sends are retried after base, 2x, 4x, 8x (5 tries in all), then parked in
+    # mail-outbox-poison.
+    mail_retry_base_seconds: int = Field(default=15, ge=0, le=3600)
+    # Registers GET /api/dev/mailbox (local only).
+    dev_mailbox_enabled: bool = False
+
     # Sessions: a sliding idle timeout inside an absolute lifetime.
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     session_lifetime_hours: int = Field(default=12, ge=1, le=24 * 30)
+    # The web pages' cookies (console session, form nonces) carry `Secure`: true everywhere
+    # but on http://localhost, where local.settings.json sets it to false.
+    cookie_secure: bool = True
+    # Where browsers find the admin console. The app serves it under /console (in Azure no
+    # function ever receives a path under /admin: the host keeps it for its admin API); an
+    # edge that rewrites /admin/* to /console/* (Front Door, the local host) makes it /admin.
+    console_base_path: Literal["/admin", "/console"] = "/admin"
+
+    # Accounts: bcrypt cost (never below 10), password rotation, activation codes.
+    bcrypt_cost: int = Field(default=12, ge=10, le=16)
+    password_max_age_days: int = Field(default=180, ge=1, le=3650)
+    activation_code_digits: int = Field(default=4, ge=4, le=10)
+    activation_code_ttl_seconds: int = Field(default=60, ge=10, le=3600)
+    activation_max_attempts: int = Field(default=5, ge=1, le=10)
+    activation_resend_cooldown_seconds: int = Field(default=30, ge=0, le=3600)
+    activation_sends_per_hour: int = Field(default=5, ge=1, le=50)
+    # The first admin, created if absent (in Azure the password comes from Key Vault).
+    # Both or neither; there is no default admin.
+    initial_admin_email: str | None = Field(default=None, max_length=254)
+    initial_admin_password: SecretStr | None = None
+
+    # Resources and access codes.
+    resource_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1, le=100 * 1024 * 1024)
+    code_ttl_seconds: int = Field(default=600, ge=60, le=3600)  # when POST /api/codes names none
+    download_url_seconds: int = Field(default=300, ge=30, le=3600)  # lifetime of a download link
+    # How long an instance trusts "the issuer is active" on the redeem path (0: ask every time).
+    issuer_status_cache_seconds: int = Field(default=15, ge=0, le=300)
+
+    # Cleanup timer: a 6-field NCRONTAB. The Functions host reads the app setting itself
+    # (%CLEANUP_SCHEDULE%), so the setting must exist wherever the app runs.
+    cleanup_schedule: str = Field(default="0 */5 * * * *", pattern=r"^\S+( \S+){5}$")
+    # How far back the very first cleanup run looks; later runs continue from a cursor.
+    cleanup_lookback_hours: int = Field(default=24, ge=1, le=24 * 30)
+
+    # Rate limits, each "<count>/<window>" (window in s, m, h or d): see README, "Abuse".
+    limit_register_per_ip: RateSpec = "10/1h"
+    limit_login_failures_per_ip: RateSpec = "30/15m"
+    limit_login_failures_per_ip_and_account: RateSpec = "5/15m"
+    limit_login_failures_per_account: RateSpec = "10/15m"  # then the account pauses
+    account_pause_base_seconds: int = Field(default=30, ge=1, le=3600)
+    account_pause_max_seconds: int = Field(default=900, ge=1, le=24 * 3600)
+    limit_activation_per_ip: RateSpec = "20/10m"
+    limit_resend_per_ip: RateSpec = "10/1h"
+    limit_issue_per_user: RateSpec = "120/1h"
+    limit_issue_per_ip: RateSpec = "600/1h"
+    limit_redeem_failures_per_ip: RateSpec = "20/10m"
+    # the per-IP allowance, in the same window, while the global budget below is spent
+    limit_redeem_failures_per_ip_tightened: int = Field(default=3, ge=1, le=10_000)
+    # every attempt on a resource counts (before the code is looked at), so many
+    # sources guessing at once cannot overshoot it
+    limit_redeem_attempts_per_resource: RateSpec = "10/5m"
+    limit_redeem_failures_global: RateSpec = "2000/5m"
+    max_active_codes_per_resource: int = Field(default=3, ge=1, le=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _key_vault_references_resolved(cls, data: object) -> object:
+        # The platform leaves a reference it cannot resolve in place, verbatim.
+        if isinstance(data, dict):
+            for name, value in data.items():
+                if isinstance(value, str) and value.lstrip().startswith("@Microsoft.KeyVault("):
+                    raise ValueError(
+                        f"{name.upper()} is an unresolved Key Vault reference: does the secret exist, "
+                        "and may the app's identity read it (Key Vault Secrets User)?"
+                    )
+        return data
 
     @model_validator(mode="after")
     def _storage_is_reachable_somehow(self) -> Settings:
         if self.storage_connection_string is None and not self.storage_account_name:
             raise ValueError(
                 "set AzureWebJobsStorage (a connection string) or AzureWebJobsStorage__accountName (managed identity)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _accounts_settings_hold(self) -> Settings:
+        if (self.initial_admin_email is None) != (self.initial_admin_password is None):
+            raise ValueError("set both INITIAL_ADMIN_EMAIL and INITIAL_ADMIN_PASSWORD, or neither")
+        if self.initial_admin_email is not None:
+            from shared.accounts import emails, passwords
+
+            try:
+                emails.parse_email(self.initial_admin_email)
+            except emails.InvalidEmail as error:
+                raise ValueError(f"INITIAL_ADMIN_EMAIL is not usable: {error}") from None
+            verdict = passwords.check(self.initial_admin_password.get_secret_value(), self.initial_admin_email)
+            if not verdict.acceptable:
+                raise ValueError("INITIAL_ADMIN_PASSWORD fails the password policy: " + ", ".join(verdict.problems))
+        if not self.is_local and (self.dev_mailbox_enabled or self.mail_provider == "devmailbox"):
+            raise ValueError(
+                "the dev mailbox (DEV_MAILBOX_ENABLED, MAIL_PROVIDER=devmailbox) is for APP_ENVIRONMENT=local"
             )
         return self
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
-from azure.data.tables import TableClient
+from azure.data.tables import TableClient, TableTransactionError
 
 BUCKET = timedelta(minutes=5)
 BATCH_LIMIT = 100  # entities per table transaction
@@ -67,8 +67,14 @@ class ExpiryIndex:
         """Delete rows of one bucket in batches; returns how many went."""
         deleted = 0
         for batch in batches(row_keys):
-            self._table.submit_transaction(
-                [("delete", {"PartitionKey": bucket, "RowKey": row_key}) for row_key in batch]
-            )
+            try:
+                self._table.submit_transaction(
+                    [("delete", {"PartitionKey": bucket, "RowKey": row_key}) for row_key in batch]
+                )
+            except TableTransactionError:
+                # a batch fails whole when one row is gone already (another cleanup running
+                # at the same time): delete the rest one by one, where a missing row is fine
+                for row_key in batch:
+                    self._table.delete_entity(bucket, row_key)
             deleted += len(batch)
         return deleted

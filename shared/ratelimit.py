@@ -1,17 +1,21 @@
 """Rate limits shared by every instance: fixed-window counters in Table Storage.
 
-A counter row is `{PartitionKey: "<limit>:<keyed hash of the key>", RowKey: "<window>[:<shard>]",
-count}`; increments are read-modify-write with the row's ETag, so concurrent instances
-never lose a count. Keys (client IPs, emails, resource ids) are stored only as keyed
-hashes. A hot counter (the global failure budget) is split into shards, read back with
-one partition query. Each counter is registered in the expiry index when its window
-starts, so cleanup removes it without scanning.
+Counter rows live in TTL-style partitions: PartitionKey = "<expiry bucket of the window's
+end>:<shard>", RowKey = "<limit>:<keyed hash of the key>:<window>[:<slot>]". A lookup
+derives both from the key and the clock (a point read); cleanup deletes whole partitions
+of buckets that ended, without an index row per counter and without touching a live
+window. The shard (the key hash's first hex digit) spreads one bucket's counters over 16
+partitions. Increments are read-modify-write with the row's ETag, so concurrent
+instances never lose a count. Keys (client IPs, emails, resource ids) are stored only as
+keyed hashes. A hot counter (the global failure budget) is split into slots, read back
+with one range query.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -21,10 +25,11 @@ from azure.data.tables import TableClient, UpdateMode
 
 from shared import errors
 from shared.clock import Clock
-from shared.expiry import ExpiryIndex
+from shared.expiry import batches, bucket_of
 from shared.keys import KeyRing
 
 KEY_PURPOSE = "ratelimit-key"
+SHARDS = "0123456789abcdef"
 _EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 _MAX_WRITE_TRIES = 50
 
@@ -43,31 +48,41 @@ class Limit:
         return number, _EPOCH + timedelta(seconds=(number + 1) * seconds)
 
 
+@dataclass(frozen=True)
+class CounterKey:
+    partition: str
+    row: str  # without the slot suffix of a sharded counter
+    ends: datetime
+
+
 class RateLimiter:
-    def __init__(self, table: TableClient, expiry: ExpiryIndex, keys: KeyRing, clock: Clock):
+    def __init__(self, table: TableClient, keys: KeyRing, clock: Clock):
         self._table = table
-        self._expiry = expiry
         self._keys = keys
         self._clock = clock
 
-    def partition_for(self, limit: Limit, key: str) -> str:
-        return f"{limit.name}:{self._keys.hash(KEY_PURPOSE, key, self._keys.active_key_id).digest[:32]}"
+    def key_hash(self, key: str) -> str:
+        return self._keys.hash(KEY_PURPOSE, key, self._keys.active_key_id).digest[:32]
+
+    def _counter(self, limit: Limit, key: str) -> CounterKey:
+        number, ends = limit.window_of(self._clock.now())
+        digest = self.key_hash(key)
+        return CounterKey(f"{bucket_of(ends)}:{digest[0]}", f"{limit.name}:{digest}:{number}", ends)
 
     def count(self, limit: Limit, key: str) -> tuple[int, datetime]:
         """Events counted in the current window, and when the window ends."""
-        number, ends = limit.window_of(self._clock.now())
-        partition = self.partition_for(limit, key)
+        counter = self._counter(limit, key)
         if limit.shards == 1:
             try:
-                return self._table.get_entity(partition, str(number))["count"], ends
+                return self._table.get_entity(counter.partition, counter.row)["count"], counter.ends
             except ResourceNotFoundError:
-                return 0, ends
+                return 0, counter.ends
         rows = self._table.query_entities(
             "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
-            parameters={"pk": partition, "low": f"{number}:", "high": f"{number};"},
+            parameters={"pk": counter.partition, "low": f"{counter.row}:", "high": f"{counter.row};"},
             select=["count"],
         )
-        return sum(row["count"] for row in rows), ends
+        return sum(row["count"] for row in rows), counter.ends
 
     def check(self, limit: Limit, key: str) -> None:
         """Raise TooManyRequests when the window's budget is spent."""
@@ -77,24 +92,24 @@ class RateLimiter:
 
     def hit(self, limit: Limit, key: str) -> int:
         """Count one event; returns the count of this counter row after it."""
-        number, ends = limit.window_of(self._clock.now())
-        partition = self.partition_for(limit, key)
-        row = str(number) if limit.shards == 1 else f"{number}:{secrets.randbelow(limit.shards)}"
+        counter = self._counter(limit, key)
+        row = counter.row if limit.shards == 1 else f"{counter.row}:{secrets.randbelow(limit.shards)}"
+        # Most counters start in the call that counts: try the insert first (one round trip).
+        try:
+            self._table.create_entity({"PartitionKey": counter.partition, "RowKey": row, "count": 1})
+            return 1
+        except ResourceExistsError:
+            pass
         for attempt in range(_MAX_WRITE_TRIES):
             if attempt:
                 time.sleep(secrets.randbelow(10 * min(attempt, 5)) / 1000)  # jitter, so racers spread out
             try:
-                entity = self._table.get_entity(partition, row)
-            except ResourceNotFoundError:
-                try:
-                    # registered before the row exists, so cleanup always finds it
-                    self._expiry.add(
-                        "ratelimit", f"{partition}|{row}", ends, counterPartition=partition, counterRow=row
-                    )
-                    self._table.create_entity({"PartitionKey": partition, "RowKey": row, "count": 1})
+                entity = self._table.get_entity(counter.partition, row)
+            except ResourceNotFoundError:  # swept meanwhile: start again
+                with suppress(ResourceExistsError):
+                    self._table.create_entity({"PartitionKey": counter.partition, "RowKey": row, "count": 1})
                     return 1
-                except ResourceExistsError:
-                    continue
+                continue
             entity["count"] += 1
             try:
                 self._table.update_entity(
@@ -106,7 +121,7 @@ class RateLimiter:
                 return entity["count"]
             except (ResourceModifiedError, ResourceNotFoundError):
                 continue  # another instance counted first: read again
-        raise errors.TooManyRequests(self.seconds_until(ends))
+        raise errors.TooManyRequests(self.seconds_until(counter.ends))
 
     def consume(self, limit: Limit, key: str) -> None:
         """Check, then count: for limits on every attempt (not only failures)."""
@@ -119,8 +134,14 @@ class RateLimiter:
     def seconds_until(self, moment: datetime) -> int:
         return max(1, int((moment - self._clock.now()).total_seconds() + 0.999))
 
-    def purge(self, index_rows: list[dict]) -> int:
-        """Cleanup: delete the counters behind expired index rows (idempotent)."""
-        for row in index_rows:
-            self._table.delete_entity(row["counterPartition"], row["counterRow"])
-        return len(index_rows)
+    def sweep(self, bucket: str) -> int:
+        """Cleanup: delete every counter of a bucket that has ended, partition by
+        partition, in batches of at most 100; returns how many went."""
+        deleted = 0
+        for shard in SHARDS:
+            partition = f"{bucket}:{shard}"
+            rows = self._table.query_entities("PartitionKey eq @pk", parameters={"pk": partition}, select=["RowKey"])
+            for batch in batches(row["RowKey"] for row in rows):
+                self._table.submit_transaction([("delete", {"PartitionKey": partition, "RowKey": rk}) for rk in batch])
+                deleted += len(batch)
+        return deleted

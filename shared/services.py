@@ -4,17 +4,38 @@ area services built on them. Handlers call `services()`; tests build their own
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property, lru_cache
 
+from shared.abuse import AbuseGuard, AccountPauses, Limits
+from shared.accounts.activation import ActivationStore
+from shared.accounts.passwords import PasswordHasher
+from shared.accounts.service import AccountService, InitialAdmin
+from shared.accounts.users import UserStore
+from shared.admin import AdminReadouts
 from shared.audit import AuditLog
+from shared.cleanup import Cleanup
 from shared.clock import Clock, SystemClock
+from shared.codes import CodeService, CodeStore, IssuerDirectory
+from shared.codes.issuers import CachedIssuerDirectory, UsersDirectory
 from shared.config import Settings, get_settings
+from shared.csrf import CsrfTokens
+from shared.downloads import DownloadSigner
 from shared.expiry import ExpiryIndex
+from shared.guest import GuestView
+from shared.jobs import JobStore
 from shared.keys import KeyRing
+from shared.mail.delivery import MailDelivery
+from shared.mail.devmailbox import DevMailbox
+from shared.mail.outbox import Outbox
+from shared.mail.providers import AcsEmail, MailProvider
+from shared.ratelimit import RateLimiter
+from shared.resources import ResourceStore
+from shared.secrets import KeyRingSource, RefreshingKeyRing
 from shared.sessions import SessionStore
-from shared.storage import AUDIT_CONTAINER, Storage
+from shared.storage import AUDIT_CONTAINER, DEV_MAILBOX_TABLE, MAIL_QUEUE, RESOURCES_CONTAINER, Storage
 
 
 @dataclass
@@ -28,7 +49,8 @@ class Services:
 
     @cached_property
     def keys(self) -> KeyRing:
-        return KeyRing.parse(self.settings.hmac_keys.get_secret_value(), self.settings.hmac_active_key_id)
+        # follows a rotation in Key Vault where KEY_VAULT_URL is set (shared/secrets.py)
+        return RefreshingKeyRing(KeyRingSource.from_settings(self.settings, self.clock))
 
     @cached_property
     def audit(self) -> AuditLog:
@@ -47,6 +69,179 @@ class Services:
             self.clock,
             idle_timeout=timedelta(minutes=self.settings.session_idle_minutes),
             lifetime=timedelta(hours=self.settings.session_lifetime_hours),
+        )
+
+    @cached_property
+    def abuse(self) -> AbuseGuard:
+        table = self.storage.table("ratelimits")
+        pauses = AccountPauses(
+            table,
+            self.expiry,
+            self.clock,
+            base=timedelta(seconds=self.settings.account_pause_base_seconds),
+            cap=timedelta(seconds=self.settings.account_pause_max_seconds),
+        )
+        limiter = RateLimiter(table, self.keys, self.clock)
+        return AbuseGuard(limiter, pauses, Limits.from_settings(self.settings))
+
+    @cached_property
+    def pool(self) -> ThreadPoolExecutor:
+        """A small shared pool for storage calls a use case makes side by side."""
+        return ThreadPoolExecutor(max_workers=32, thread_name_prefix="storage-io")
+
+    @cached_property
+    def resources(self) -> ResourceStore:
+        return ResourceStore(
+            self.storage.table("resources"),
+            self.storage.container(RESOURCES_CONTAINER),
+            self.clock,
+            max_bytes=self.settings.resource_max_bytes,
+        )
+
+    @cached_property
+    def downloads(self) -> DownloadSigner:
+        return DownloadSigner(
+            self.storage.blobs, self.clock, lifetime=timedelta(seconds=self.settings.download_url_seconds)
+        )
+
+    @cached_property
+    def issuers(self) -> IssuerDirectory:
+        return CachedIssuerDirectory(
+            UsersDirectory(self.users),
+            self.clock,
+            timedelta(seconds=self.settings.issuer_status_cache_seconds),
+        )
+
+    @cached_property
+    def codes(self) -> CodeService:
+        return CodeService(
+            CodeStore(self.storage.table("codes"), self.expiry, self.pool),
+            self.resources,
+            self.issuers,
+            self.downloads,
+            self.audit,
+            self.keys,
+            self.clock,
+            self.pool,
+            default_ttl=timedelta(seconds=self.settings.code_ttl_seconds),
+        )
+
+    @cached_property
+    def guest(self) -> GuestView:
+        return GuestView(self.resources, self.users)
+
+    @cached_property
+    def csrf(self) -> CsrfTokens:
+        return CsrfTokens(self.keys)
+
+    @cached_property
+    def jobs(self) -> JobStore:
+        return JobStore(self.storage.table("jobs"), self.clock, self.settings.instance_id)
+
+    @cached_property
+    def admin(self) -> AdminReadouts:
+        return AdminReadouts(self.audit, self.jobs, self.clock)
+
+    @cached_property
+    def cleanup(self) -> Cleanup:
+        # What cleanup deletes, by the `kind` of the expiry index's rows: one entry per area.
+        purges = {
+            "code": self.codes.purge,
+            "session": self.sessions.purge,
+            "activation": self.activations.purge,
+        }
+        return Cleanup(
+            self.expiry,
+            self.jobs,
+            purges,
+            self.clock,
+            lookback=timedelta(hours=self.settings.cleanup_lookback_hours),
+        )
+
+    @cached_property
+    def users(self) -> UserStore:
+        return UserStore(self.storage.table("users"))
+
+    @cached_property
+    def activations(self) -> ActivationStore:
+        s = self.settings
+        return ActivationStore(
+            self.storage.table("activations"),
+            self.expiry,
+            self.keys,
+            self.clock,
+            digits=s.activation_code_digits,
+            ttl=timedelta(seconds=s.activation_code_ttl_seconds),
+            max_attempts=s.activation_max_attempts,
+            resend_cooldown=timedelta(seconds=s.activation_resend_cooldown_seconds),
+            sends_per_hour=s.activation_sends_per_hour,
+        )
+
+    @cached_property
+    def accounts(self) -> AccountService:
+        s = self.settings
+        initial_admin = None
+        if s.initial_admin_email and s.initial_admin_password:
+            initial_admin = InitialAdmin(s.initial_admin_email, s.initial_admin_password.get_secret_value())
+        hasher = PasswordHasher(s.bcrypt_cost)
+        hasher.warm_up()
+        service = AccountService(
+            self.users,
+            self.activations,
+            self.sessions,
+            hasher,
+            self.outbox,
+            self.audit,
+            self.clock,
+            password_max_age=timedelta(days=s.password_max_age_days),
+            activation_ttl=timedelta(seconds=s.activation_code_ttl_seconds),
+            initial_admin=initial_admin,
+            actor_for_ip=self.actor_for_ip,
+            guard=self.abuse,
+        )
+        service.ensure_initial_admin()  # first use in this process; idempotent
+        return service
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        return Outbox(self.storage.queue(MAIL_QUEUE), self.storage.queue(f"{MAIL_QUEUE}-poison"), self.clock)
+
+    @cached_property
+    def dev_mailbox(self) -> DevMailbox:
+        return DevMailbox(self.storage.table(DEV_MAILBOX_TABLE), self.clock)
+
+    @cached_property
+    def mail_provider(self) -> MailProvider:
+        """The provider MAIL_PROVIDER names; built on the first mail, so a missing ACS
+        setting fails deliveries (to the poison queue), not the app."""
+        return self._mail_providers[self.settings.mail_provider]()
+
+    @property
+    def _mail_providers(self) -> dict:
+        s = self.settings
+
+        def acs() -> AcsEmail:
+            credential = None
+            if s.mail_endpoint and not s.mail_connection_string:
+                from azure.identity import DefaultAzureCredential  # only needed in Azure
+
+                credential = DefaultAzureCredential(managed_identity_client_id=s.managed_identity_client_id)
+            return AcsEmail.connect(
+                sender=s.mail_sender,
+                connection_string=s.mail_connection_string.get_secret_value() if s.mail_connection_string else None,
+                endpoint=s.mail_endpoint,
+                credential=credential,
+            )
+
+        return {"acs": acs, "devmailbox": lambda: self.dev_mailbox}
+
+    @cached_property
+    def mail(self) -> MailDelivery:
+        return MailDelivery(
+            lambda: self.mail_provider,
+            self.outbox,
+            self.audit,
+            retry_base=timedelta(seconds=self.settings.mail_retry_base_seconds),
         )
 
     def actor_for_ip(self, client_ip: str) -> str:

@@ -25,6 +25,13 @@ def app_settings_for(connection_string: str) -> dict[str, str]:
         "HMAC_KEYS": "t1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         "HMAC_ACTIVE_KEY_ID": "t1",
         "INSTANCE_ID": "pytest",
+        # the local environment's mail: the dev mailbox (GET /api/dev/mailbox)
+        "MAIL_PROVIDER": "devmailbox",
+        "DEV_MAILBOX_ENABLED": "true",
+        "BCRYPT_COST": "10",  # the lowest the settings allow: keeps the suite fast
+        "COOKIE_SECURE": "false",  # the pages are served over http://127.0.0.1 in tests
+        # the local host rewrites /admin to the console's /console, as Front Door does in Azure
+        "DEVHOST_EDGE_REWRITES": "/admin=/console",
     }
 
 

@@ -11,7 +11,7 @@ from shared.ratelimit import Limit, RateLimiter
 
 @pytest.fixture
 def limiter(svc) -> RateLimiter:
-    return RateLimiter(svc.storage.table("ratelimits"), svc.expiry, svc.keys, svc.clock)
+    return RateLimiter(svc.storage.table("ratelimits"), svc.keys, svc.clock)
 
 
 def unique_key() -> str:
@@ -47,13 +47,23 @@ def test_a_sharded_counter_sums_its_shards(limiter):
     assert limiter.count(limit, key)[0] == before + 40
 
 
-def test_counters_are_registered_for_cleanup_and_store_no_raw_key(limiter, svc, clock):
-    limit = Limit("test-index", limit=5, window=timedelta(minutes=5))
+def test_sweeping_an_ended_bucket_deletes_its_counters_and_no_live_one(limiter, svc, clock):
+    ended = Limit("test-sweep-old", limit=5, window=timedelta(minutes=5))
+    key = unique_key()
+    limiter.hit(ended, key)
+    _, ends = ended.window_of(clock.now())
+    clock.advance(minutes=10)
+    live = Limit("test-sweep-live", limit=5, window=timedelta(minutes=5))
+    limiter.hit(live, key)
+    assert limiter.sweep(bucket_of(ends)) >= 1
+    assert limiter.count(live, key)[0] == 1
+    clock.advance(minutes=-10)
+    assert limiter.count(ended, key)[0] == 0
+
+
+def test_counters_store_no_raw_key(limiter, svc, clock):
+    limit = Limit("test-raw", limit=5, window=timedelta(minutes=5))
     key = unique_key()
     limiter.hit(limit, key)
-    _, ends = limit.window_of(clock.now())
-    rows = [row for row in svc.expiry.entries(bucket_of(ends)) if row["kind"] == "ratelimit"]
-    assert any(row["counterPartition"].startswith("test-index:") for row in rows)
-    assert not any(key in row["counterPartition"] for row in rows)
-    assert limiter.purge([row for row in rows if row["counterPartition"].startswith("test-index:")]) >= 1
-    assert limiter.count(limit, key)[0] == 0
+    rows = list(svc.storage.table("ratelimits").query_entities("RowKey ge 'test-raw:' and RowKey lt 'test-raw;'"))
+    assert rows and not any(key in row["RowKey"] or key in row["PartitionKey"] for row in rows)

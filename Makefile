@@ -1,0 +1,82 @@
+# One entry point for a newcomer and for CI. Nothing here needs Azure or Core Tools.
+#   make run    install what is missing, start Azurite and the local host on :7071
+#   make test   install what is missing, run the whole test suite
+#   make lint   ruff check + ruff format --check
+#   make screenshots  docs/screenshots/*.png for the README (a real browser)
+#   make bench  benchmarks and fault tests: Azurite, the local host, targets PASS/FAIL (~20 min)
+#   make clean  remove the venv, node_modules, Azurite data and caches
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP_STAMP := $(VENV)/.requirements.stamp
+NPM_STAMP := node_modules/.package-lock.stamp
+PORT ?= 7071
+PYTEST_ARGS ?=
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: install run test lint format clean bench bench-small screenshots
+
+install: $(PIP_STAMP) $(NPM_STAMP) local.settings.json
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# reinstalled when either requirements file changes
+$(PIP_STAMP): requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# npm ci when node_modules is missing or package-lock.json changed
+$(NPM_STAMP): package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+# git-ignored; made from the sample with fresh keys, gains settings the sample adds later
+local.settings.json: local.settings.sample.json | $(PIP_STAMP)
+	$(PY) -m devhost init-settings
+	touch $@
+
+run: install
+	$(PY) -m devhost run --port $(PORT)
+
+# checkov on infra/ first (make lint-infra's half that is not pytest), then pytest, which
+# starts its own Azurite on free ports; exit code 5 (no test ran) fails too
+test: install $(CHROMIUM) checkov
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Debian's Chromium for the browser tests (Playwright drives it and never downloads one);
+# installed only when missing
+$(CHROMIUM):
+	@echo "installing chromium (apt-get) for the browser tests"
+	@SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	$$SUDO apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium </dev/null >/dev/null
+
+# the README's screenshots (docs/screenshots): its own Azurite and local host
+screenshots: install $(CHROMIUM)
+	$(PY) -m tests.browser.screenshots
+
+# starts its own Azurite and local host; prints the targets, writes bench/results/<time>.json
+# and, from it, docs/BENCHMARKS.md with its plots
+bench: install
+	$(PY) -m bench --docs $(BENCH_ARGS)
+
+# the same scenarios with small N (a smoke run; `make test` runs them too)
+bench-small: install
+	$(PY) -m bench --small $(BENCH_ARGS)
+
+lint: $(PIP_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(PIP_STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) node_modules .azurite .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# infrastructure checks (make lint-infra), kept beside the Bicep
+include infra/lint.mk

@@ -1,0 +1,139 @@
+"""`python -m bench [--small] [--only NAME,...]`: start Azurite and the local host, run the
+scenarios, print every target as PASS or FAIL, write the figures to bench/results/.
+
+Exit status 0 when every target passes (1 otherwise), so `make bench` fails visibly."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import report
+from bench.harness import Stack, environment_facts
+from bench.targets import targets_for
+
+FULL = {
+    "latency": {1: 300, 50: 2000, 200: 4000},
+    "login": 30,
+    "users": 10_000,
+    "cleanup": 100_000,
+    "faults": {"gap_s": 5.0, "before_s": 6.0, "after_s": 10.0, "concurrency": 32},
+    "mail": 20,
+    "import_runs": 7,
+}
+SMALL = {
+    "latency": {1: 15, 50: 60, 200: 200},
+    "login": 3,
+    "users": 200,
+    "cleanup": 500,
+    "faults": {"gap_s": 2.0, "before_s": 2.0, "after_s": 4.0, "concurrency": 8},
+    "mail": 2,
+    "import_runs": 2,
+}
+SCENARIOS = ("coldstart", "latency", "login", "users", "cleanup", "faults", "mail")
+
+
+def _scenario(name: str) -> Callable[[dict], dict]:
+    """Each scenario in its own Stack (its own Azurite), so one's data never slows another."""
+
+    def coldstart(sizes: dict) -> dict:
+        from bench import coldstart
+
+        with Stack.start() as stack:
+            return coldstart.run(stack, runs=sizes["import_runs"])
+
+    def latency(sizes: dict) -> dict:
+        from bench import latency
+
+        with Stack.start() as stack:
+            return latency.run(stack, stack.host(), sizes["latency"])
+
+    def login(sizes: dict) -> dict:
+        from bench import login
+
+        with Stack.start() as stack:
+            return login.run(stack, stack.host(), sizes["login"])
+
+    def users(sizes: dict) -> dict:
+        from bench import users
+
+        with Stack.start() as stack:
+            return users.run(stack, stack.host(), sizes["users"])
+
+    def cleanup(sizes: dict) -> dict:
+        from bench import cleanup
+
+        with Stack.start() as stack:
+            return cleanup.run(stack, sizes["cleanup"])
+
+    def faults(sizes: dict) -> dict:
+        from bench import faults
+
+        with Stack.start(persistent=True) as stack:
+            return faults.run(stack, **sizes["faults"])
+
+    def mail(sizes: dict) -> dict:
+        from bench import mail
+
+        with Stack.start() as stack:
+            return mail.run(stack, sizes["mail"])
+
+    return locals()[name]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--small", action="store_true", help="small N: the smoke version (seconds, not minutes)")
+    parser.add_argument("--only", default="", help=f"comma-separated, of: {', '.join(SCENARIOS)}")
+    parser.add_argument("--out", type=Path, default=report.RESULTS, help="where the JSON goes (default bench/results)")
+    parser.add_argument("--users", type=int, help="users in the many-users scenario (default 10,000; small 200)")
+    parser.add_argument("--cleanup", type=int, help="expired (and as many live) codes for cleanup (default 100,000)")
+    parser.add_argument("--docs", action="store_true", help="then write docs/BENCHMARKS.md and its plots from this run")
+    args = parser.parse_args(argv)
+    chosen = [name.strip() for name in args.only.split(",") if name.strip()] or list(SCENARIOS)
+    unknown = set(chosen) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    sizes = dict(SMALL if args.small else FULL)
+    for name in ("users", "cleanup"):
+        if getattr(args, name):
+            sizes[name] = getattr(args, name)
+
+    results: dict = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mode": "small" if args.small else "full",
+        "machine": environment_facts(),
+        "sizes": {name: sizes[name] for name in sizes},
+        "scenarios": {},
+        "durations_s": {},
+    }
+    for name in chosen:
+        print(f"== {name} ...", flush=True)
+        started = time.perf_counter()
+        try:
+            results["scenarios"][name] = _scenario(name)(sizes)
+        except Exception as error:  # noqa: BLE001 - a failed scenario fails its targets, the rest still run
+            traceback.print_exc()
+            results["scenarios"][name] = {"error": f"{type(error).__name__}: {error}"}
+        results["durations_s"][name] = round(time.perf_counter() - started, 1)
+        print(f"   {name}: {results['durations_s'][name]} s", flush=True)
+
+    targets = targets_for(results["scenarios"])
+    path = report.write(results, targets, args.out)
+    print()
+    print(report.table(targets))
+    print(f"\nfigures: {path}")
+    if args.docs:
+        from bench import docs
+
+        docs.main([str(path)])
+    return 0 if all(t.passed for t in targets) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""The issue's targets, read off the scenarios' figures."""
+
+from __future__ import annotations
+
+from bench.report import Target, at_least, at_most, equal, ratio
+
+# The limits, as the issue states them.
+P50_VS_FLOOR = 1.5
+THROUGHPUT_VS_FLOOR = 0.6
+LOGIN_VS_BCRYPT = 1.2
+CLEANUP_VS_FLOOR = 1.5
+IMPORT_VS_MINIMUM = 1.5
+
+
+def _failed(name: str, figures: dict) -> list[Target]:
+    return [Target(name, None, "runs", False, figures["error"][:100])]
+
+
+def latency(f: dict) -> list[Target]:
+    out = []
+    for op in ("redeem", "issue"):
+        floor, service = f["floor"][op], f["service"][op]
+        p50 = ratio(service["c1"]["p50_ms"], floor["c1"]["p50_ms"])
+        out.append(
+            at_most(
+                f"{op} p50 at c1 / floor",
+                p50,
+                P50_VS_FLOOR,
+                "x",
+                f"{service['c1']['p50_ms']:.1f} ms vs {floor['c1']['p50_ms']:.1f} ms",
+            )
+        )
+    for op in ("redeem", "issue"):
+        floor, service = f["floor"][op], f["service"][op]
+        throughput = ratio(service["c200"]["throughput_per_s"], floor["c200"]["throughput_per_s"])
+        out.append(
+            at_least(
+                f"{op} throughput at c200 / floor",
+                throughput,
+                THROUGHPUT_VS_FLOOR,
+                "x",
+                f"{service['c200']['throughput_per_s']:.0f}/s vs {floor['c200']['throughput_per_s']:.0f}/s",
+            )
+        )
+    errors = sum(f["service"][op][level]["errors"] for op in ("redeem", "issue") for level in f["service"][op])
+    out.append(equal("latency runs: failed requests", errors, 0))
+    return out
+
+
+def coldstart(f: dict) -> list[Target]:
+    return [
+        at_most(
+            "import function_app / minimum",
+            f["import_ratio"],
+            IMPORT_VS_MINIMUM,
+            "x",
+            f"{f['import_function_app_ms']:.0f} ms vs {f['import_minimum_ms']:.0f} ms",
+        )
+    ]
+
+
+def login(f: dict) -> list[Target]:
+    return [
+        at_most(
+            "login p50 / bcrypt alone",
+            f["ratio"],
+            LOGIN_VS_BCRYPT,
+            "x",
+            f"{f['login']['p50_ms']:.0f} ms vs {f['bcrypt_p50_ms']:.0f} ms (cost {f['bcrypt_cost']})",
+        ),
+        equal("login: failed requests", f["login"]["errors"], 0),
+    ]
+
+
+def users(f: dict) -> list[Target]:
+    return [
+        equal(f"{f['users']} users: errors", f["errors"], 0, f"redeem wall {f['redeem_wall_s']:.1f} s"),
+        equal(f"{f['users']} users: double redemptions", f["double_redemptions"], 0),
+        equal(
+            f"{f['users']} users: audit lines - expected",
+            f["audit_lines"] - f["audit_expected"],
+            0,
+            f"{f['audit_lines']} written, {f['audit_expected']} expected",
+        ),
+    ]
+
+
+def cleanup(f: dict) -> list[Target]:
+    return [
+        at_most(
+            "cleanup time / floor",
+            f["ratio"],
+            CLEANUP_VS_FLOOR,
+            "x",
+            f"{f['cleanup_s']:.1f} s vs {f['floor_s']:.1f} s for {f['expired']} expired",
+        ),
+        equal("cleanup: live rows read", f["live_rows_touched"], 0, f"{f['requests']} storage requests"),
+        equal("cleanup: expired codes left", f["expired_left"], 0),
+    ]
+
+
+def faults(f: dict) -> list[Target]:
+    return [
+        equal("outage: 500 answers", f["status_500"], 0, f"{f['in_gap']} requests in the gap, {f['gap_503']} got 503"),
+        equal("outage: other failures outside the gap", f["failures_outside_gap"], 0),
+        equal("outage: recovered by itself", f["recovered"], True, f"after {f['recovery_s']} s"),
+        equal(
+            "outage: acknowledged redemptions unaudited",
+            f["acknowledged_without_audit"],
+            0,
+            f"{f['acknowledged_redemptions']} acknowledged",
+        ),
+        equal("outage: acknowledged redemptions not redeemed", f["acknowledged_not_redeemed"], 0),
+    ]
+
+
+def mail(f: dict) -> list[Target]:
+    return [
+        equal(
+            "mail: lost with a failing provider",
+            f["lost"],
+            0,
+            f"{f['sent']} sent, {f['poisoned']} in poison after {f['max_deliveries']} tries",
+        ),
+        equal("mail: delivered once the provider works", f["lost_after_recovery"], 0),
+    ]
+
+
+def targets_for(scenarios: dict) -> list[Target]:
+    out: list[Target] = []
+    for name, figures in scenarios.items():
+        if "error" in figures:
+            out += _failed(name, figures)
+            continue
+        out += globals()[name](figures)
+    return out

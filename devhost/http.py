@@ -1,0 +1,254 @@
+"""The HTTP side of the local host: a Starlette app that routes each request to the app's
+HTTP function, as the Functions host and its front end would.
+
+- routes come from the function index (host.json's routePrefix in front); unknown path ->
+  404, known path with another method -> 405, both in the app's JSON envelope;
+- `function` and `admin` auth levels need a key (`x-functions-key` header or `?code=`):
+  the function key or the master key for `function`, the master key for `admin`;
+- the request body is capped (Content-Length over the cap -> 413 before reading; a chunked
+  body is read only up to the cap);
+- the caller's address is appended to X-Forwarded-For, like the Azure front end;
+- `POST /admin/functions/{name}` (master key, body `{"input": "..."}`) runs a timer or
+  queue function now, and `GET /admin/host/status` (master key) says the host is up;
+- like the real host, no function is ever routed a path under /admin (that is the host's
+  own admin API; the real host only lets /admin/warmup through); an edge in front of
+  the app may rewrite paths first, as Azure Front Door does in infra/
+  (DEVHOST_EDGE_REWRITES="/admin=/console": /admin/x reaches the app as /console/x);
+- one log line per request: method, path (no query string), status, milliseconds.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import anyio
+import azure.functions as func
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from devhost.index import ALL_METHODS, FunctionIndex, HttpFunction
+from devhost.routes import RouteTemplate
+from devhost.triggers import FunctionFailed, FunctionNotLoaded, Triggers
+
+log = logging.getLogger("devhost")
+
+DEFAULT_MAX_REQUEST_BODY_BYTES = 100 * 1024 * 1024  # the Azure front end's limit
+ADMIN_BODY_BYTES = 1024 * 1024
+FIRE_ROUTE = RouteTemplate.parse("admin/functions/{name}")
+STATUS_ROUTE = RouteTemplate.parse("admin/host/status")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+@dataclass
+class HostOptions:
+    function_key: str | None = None
+    master_key: str | None = None
+    max_request_body_bytes: int = DEFAULT_MAX_REQUEST_BODY_BYTES
+    threads: int = 128
+    # (public prefix, prefix the app serves) pairs, applied before routing, like the edge
+    edge_rewrites: tuple[tuple[str, str], ...] = ()
+
+
+def parse_edge_rewrites(spec: str) -> tuple[tuple[str, str], ...]:
+    """Parse "/admin=/console,/a=/b" into (public prefix, app prefix) pairs."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        public, sep, origin = item.partition("=")
+        if not sep or not public.startswith("/") or not origin.startswith("/"):
+            raise ValueError(f"DEVHOST_EDGE_REWRITES: {item!r} is not '/public=/origin'")
+        pairs.append((public.rstrip("/"), origin.rstrip("/")))
+    return tuple(pairs)
+
+
+def envelope(status: int, message: str, error: str, headers: dict[str, str] | None = None) -> Response:
+    body = {"requestObject": None, "message": message, "error": error}
+    return Response(json.dumps(body), status, headers=headers, media_type="application/json")
+
+
+def _under(path: str, prefix: str) -> bool:
+    """`path` is `prefix` or below it, segment-wise and case-insensitively (ASP.NET's
+    StartsWithSegments)."""
+    path, prefix = path.lower(), prefix.lower()
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def _same(given: str | None, expected: str | None) -> bool:
+    return bool(given and expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+class DevHost:
+    """The ASGI app plus what it needs at run time (limiter, triggers)."""
+
+    def __init__(self, index: FunctionIndex, triggers: Triggers, options: HostOptions):
+        self.index = index
+        self.triggers = triggers
+        self.options = options
+        self.limiter: anyio.CapacityLimiter | None = None
+        self.app = Starlette(
+            routes=[Route("/{path:path}", self.handle, methods=list(ALL_METHODS))],
+            lifespan=self.lifespan,
+            # what the catch-all route never sees (a path with a line break, a method no
+            # function can take) still gets the envelope, not Starlette's plain text
+            exception_handlers={404: self.unroutable, 405: self.unroutable},
+        )
+
+    async def unroutable(self, request: Request, error: Exception) -> Response:
+        if getattr(error, "status_code", 404) == 405:
+            allow = (getattr(error, "headers", None) or {}).get("Allow")
+            response = envelope(
+                405, "This method is not allowed here.", "method_not_allowed", {"Allow": allow} if allow else None
+            )
+        else:
+            response = envelope(404, "Nothing is served at this address.", "not_found")
+        log.info("%s %s %d", request.method, request.url.path, response.status_code)
+        return response
+
+    @asynccontextmanager
+    async def lifespan(self, _app):
+        self.limiter = anyio.CapacityLimiter(self.options.threads)
+        async with anyio.create_task_group() as group:
+            group.start_soon(self.triggers.run, self.limiter)
+            yield
+            group.cancel_scope.cancel()
+
+    # --- requests ---------------------------------------------------------------------
+
+    async def handle(self, request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            response = await self.dispatch(request)
+        except BodyTooLarge:
+            response = envelope(413, "The request body is too large.", "payload_too_large")
+        except Exception:  # like the Functions host: a failing function is a 500
+            log.exception("%s %s failed", request.method, request.url.path)
+            response = envelope(500, "Something went wrong on our side.", "internal_error")
+        elapsed = (time.perf_counter() - started) * 1000
+        log.info("%s %s %d %.1fms", request.method, request.url.path, response.status_code, elapsed)
+        return response
+
+    async def dispatch(self, request: Request) -> Response:
+        path = request.url.path
+        if request.method == "POST" and (params := FIRE_ROUTE.match(path)) is not None:
+            return await self.fire(request, params["name"])
+        if request.method == "GET" and STATUS_ROUTE.match(path) is not None:
+            if not self.authorized(request, "admin"):
+                return envelope(401, "A valid master key is required.", "unauthenticated")
+            names = sorted(f.name for f in (*self.index.http, *self.index.timers, *self.index.queues))
+            return Response(json.dumps({"state": "Running", "functions": names}), media_type="application/json")
+
+        path = self.edge_rewrite(path)
+        if _under(path, "/admin") and not _under(path, "/admin/warmup"):
+            return envelope(404, "Nothing is served at this address.", "not_found")
+        allowed: set[str] = set()
+        for function in self.index.http:
+            route_params = function.route.match(path)
+            if route_params is None:
+                continue
+            if request.method not in function.methods:
+                allowed.update(function.methods)
+                continue
+            return await self.call_http(request, function, route_params, path)
+        if allowed:
+            return envelope(
+                405, "This method is not allowed here.", "method_not_allowed", {"Allow": ", ".join(sorted(allowed))}
+            )
+        return envelope(404, "Nothing is served at this address.", "not_found")
+
+    def edge_rewrite(self, path: str) -> str:
+        for public, origin in self.options.edge_rewrites:
+            if _under(path, public):
+                return origin + path[len(public) :]
+        return path
+
+    def authorized(self, request: Request, auth_level: str) -> bool:
+        if auth_level == "anonymous":
+            return True
+        given = request.headers.get("x-functions-key") or request.query_params.get("code")
+        if _same(given, self.options.master_key):
+            return True
+        return auth_level == "function" and _same(given, self.options.function_key)
+
+    async def read_body(self, request: Request, limit: int) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            raise BodyTooLarge()
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise BodyTooLarge()
+        return bytes(body)
+
+    async def call_http(
+        self, request: Request, function: HttpFunction, route_params: dict[str, str], path: str | None = None
+    ) -> Response:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.options.max_request_body_bytes:
+            raise BodyTooLarge()  # before anything else, like the front end
+        if not self.authorized(request, function.auth_level):
+            return envelope(401, "A valid function key is required.", "unauthenticated")
+        body = await self.read_body(request, self.options.max_request_body_bytes)
+        headers: dict[str, str] = {}
+        for name, value in request.headers.items():
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        client = request.client.host if request.client else "unknown"
+        forwarded = headers.get("x-forwarded-for")
+        headers["x-forwarded-for"] = f"{forwarded}, {client}" if forwarded else client
+        http_request = func.HttpRequest(
+            request.method,
+            str(request.url.replace(path=path) if path and path != request.url.path else request.url),
+            headers=headers,
+            params=dict(request.query_params),
+            route_params=route_params,
+            body=body,
+        )
+        result = await function.invoke(http_request, self.limiter)
+        return to_response(result)
+
+    # --- admin: run a non-HTTP function now ---------------------------------------------
+
+    async def fire(self, request: Request, name: str) -> Response:
+        """Core Tools' `POST /admin/functions/{name}`; answers 202 once the function has run
+        (500 with error `function_failed` if it raised, `function_not_loaded` if its binding
+        did not resolve)."""
+        if not self.authorized(request, "admin"):
+            return envelope(401, "A valid master key is required.", "unauthenticated")
+        if not self.triggers.knows(name):
+            return envelope(404, f"No timer or queue function is named {name}.", "not_found")
+        try:
+            payload = json.loads(await self.read_body(request, ADMIN_BODY_BYTES) or b"{}")
+            text = payload.get("input", "") if isinstance(payload, dict) else None
+        except ValueError:
+            text = None
+        if not isinstance(text, str):
+            return envelope(400, 'The body must be {"input": "<string>"}.', "invalid_input")
+        try:
+            await self.triggers.fire(name, text, self.limiter)
+        except FunctionNotLoaded as error:
+            return envelope(500, f"{name} is not loaded: {error}", "function_not_loaded")
+        except FunctionFailed:
+            return envelope(500, f"{name} failed; see the host log.", "function_failed")
+        return Response(status_code=202)
+
+
+def to_response(result: object) -> Response:
+    """The function's return value as the worker converts it: HttpResponse, str or bytes."""
+    if isinstance(result, str | bytes):
+        result = func.HttpResponse(result)
+    if not isinstance(result, func.HttpResponse):
+        raise TypeError(f"an HTTP function returned {type(result).__name__}, not func.HttpResponse")
+    headers = {name.lower(): value for name, value in result.headers.items()}
+    if "content-type" not in headers:
+        mimetype = result.mimetype
+        headers["content-type"] = f"{mimetype}; charset={result.charset}" if mimetype.startswith("text/") else mimetype
+    return Response(result.get_body(), result.status_code, headers=headers)

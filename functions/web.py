@@ -1,0 +1,196 @@
+"""The edge of the HTML pages (the guest pages and the admin console): form bodies,
+cookies, CSRF tokens of anonymous forms, redirects, local return URLs, and the one place
+where a page's failure becomes a status and a message. Pages render with
+`functions.html.render` (autoescaped Jinja2 under a CSP without inline script or style)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import uuid
+from collections.abc import Callable
+from http.cookies import CookieError, SimpleCookie
+from urllib.parse import parse_qsl, quote, urlsplit
+
+import azure.functions as func
+
+from functions.html import render
+from functions.http import STATUS_BY_ERROR, RequestContext, check_request_size, security_headers, storage_failure
+from shared import errors
+from shared.services import services
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "console_session"  # the console's session token (Path=/admin)
+FORM_COOKIE = "form_nonce"  # the nonce behind anonymous forms' CSRF tokens
+CONSOLE_ROUTE = "/console"  # where the app serves the console; browsers see CONSOLE_BASE_PATH
+FORM_TYPE = "application/x-www-form-urlencoded"
+MAX_FORM_FIELDS = 20
+_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
+
+
+# --- cookies -----------------------------------------------------------------------------
+
+
+def cookie(name: str, value: str, *, path: str = "/", max_age: int | None = None) -> str:
+    """A Set-Cookie value: HttpOnly, SameSite=Strict, and Secure unless COOKIE_SECURE is off
+    (plain http://localhost)."""
+    parts = [f"{name}={value}", f"Path={path}", "HttpOnly", "SameSite=Strict"]
+    if max_age is not None:
+        parts.append(f"Max-Age={max_age}")
+    if services().settings.cookie_secure:
+        parts.append("Secure")
+    return "; ".join(parts)
+
+
+def read_cookie(req: func.HttpRequest, name: str) -> str | None:
+    jar = SimpleCookie()
+    try:
+        jar.load(req.headers.get("cookie") or "")
+    except CookieError:
+        return None
+    morsel = jar.get(name)
+    return morsel.value if morsel is not None and morsel.value else None
+
+
+# --- forms -------------------------------------------------------------------------------
+
+
+def read_form(req: func.HttpRequest) -> dict[str, str]:
+    """A URL-encoded form body: the first value of each field."""
+    content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type != FORM_TYPE:
+        raise errors.UnsupportedMediaType("Send the form as application/x-www-form-urlencoded.")
+    body = req.get_body()
+    if len(body) > services().settings.max_json_body_bytes:
+        raise errors.PayloadTooLarge()
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+    except (UnicodeDecodeError, ValueError):
+        raise errors.InvalidInput("The form could not be read.") from None
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        form.setdefault(name, value)
+    return form
+
+
+def form_token(req: func.HttpRequest) -> tuple[str, dict[str, str]]:
+    """The CSRF token for an anonymous form, and the Set-Cookie header that gives the
+    browser its nonce when it has none yet (an existing one is kept: two open tabs work)."""
+    csrf = services().csrf
+    nonce = read_cookie(req, FORM_COOKIE)
+    headers: dict[str, str] = {}
+    if not csrf.usable_nonce(nonce):
+        nonce = csrf.new_nonce()
+        headers["Set-Cookie"] = cookie(FORM_COOKIE, nonce)
+    return csrf.for_nonce(nonce), headers
+
+
+def form_token_valid(req: func.HttpRequest, form: dict[str, str]) -> bool:
+    return services().csrf.nonce_token_valid(read_cookie(req, FORM_COOKIE), form.get("csrfToken"))
+
+
+# --- navigation --------------------------------------------------------------------------
+
+
+def redirect(location: str, *, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    """303 See Other: the browser follows with a GET (after a form post, too)."""
+    return func.HttpResponse(
+        status_code=303, headers={**security_headers(html=True), "Cache-Control": "no-store", "Location": location,
+                                  **(headers or {})},
+    )  # fmt: skip
+
+
+def path_and_query(req: func.HttpRequest) -> str:
+    """The request's path and query string exactly as sent: what a return URL holds."""
+    url = urlsplit(req.url)
+    return url.path + (f"?{url.query}" if url.query else "")
+
+
+def console_base() -> str:
+    return services().settings.console_base_path
+
+
+def public_path_and_query(req: func.HttpRequest) -> str:
+    """The console URL as the browser sees it: an edge may have rewritten /admin to /console."""
+    path = path_and_query(req)
+    if path.lower() == CONSOLE_ROUTE or path.lower().startswith((CONSOLE_ROUTE + "/", CONSOLE_ROUTE + "?")):
+        return console_base() + path[len(CONSOLE_ROUTE) :]
+    return path
+
+
+def login_url(return_url: str, base: str = "/admin") -> str:
+    return f"{base}/login?returnUrl={quote(return_url, safe='')}"
+
+
+def console_return_url(value: str | None, base: str = "/admin") -> str:
+    """`value` if it is a path of the console (under `base`) on this site, else `base`.
+
+    Refused: anything with a scheme or host (`https://evil.example`, `//evil.example`),
+    backslashes (`/\\evil.example`, which browsers read as `//`), spaces and control
+    characters (browsers drop tabs and newlines, so `/\\t/evil.example` becomes `//...`),
+    paths outside the console (`/administrator`, `/admin@evil.example`), and the login
+    page itself (no loop)."""
+    if not value or len(value) > 2048 or "\\" in value or _CONTROL_OR_SPACE.search(value):
+        return base
+    if not value.startswith("/") or value.startswith("//"):
+        return base
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return base
+    path = parts.path
+    if path != base and not path.startswith(base + "/"):
+        return base
+    if path.rstrip("/").lower() == f"{base}/login":
+        return base
+    return value
+
+
+def minutes_text(seconds: int) -> str:
+    """ "try again in 3 minutes": whole minutes, rounded up; under a minute says so."""
+    if seconds < 60:
+        return "less than a minute" if seconds < 50 else "a minute"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minute" + ("" if minutes == 1 else "s")
+
+
+# --- the page decorator ------------------------------------------------------------------
+
+PageHandler = Callable[[RequestContext], func.HttpResponse]
+
+
+def page(handler: PageHandler) -> Callable[[func.HttpRequest], func.HttpResponse]:
+    """Turn `handler(ctx) -> HttpResponse` into a Functions HTTP handler for a page. A
+    domain error the handler does not turn into a page of its own becomes the error page
+    with the matching status; a storage outage 503; anything else 500, never a traceback."""
+
+    def http_function(req: func.HttpRequest) -> func.HttpResponse:
+        ctx = RequestContext(request=req, request_id=req.headers.get("x-request-id") or uuid.uuid4().hex)
+        try:
+            check_request_size(req)
+            return handler(ctx)
+        except errors.DomainError as error:
+            return error_page(error)
+        except Exception as error:
+            if storage_failure(error):
+                log.warning("storage unavailable (%s) request=%s", type(error).__name__, ctx.request_id)
+                return error_page(errors.StorageUnavailable())
+            log.exception("unhandled error request=%s", ctx.request_id)
+            return render("error.html", 500, title="Something went wrong",
+                          message="Something went wrong on our side. Please try again.")  # fmt: skip
+
+    http_function.__name__ = handler.__name__
+    http_function.__doc__ = handler.__doc__
+    return http_function
+
+
+def error_page(error: errors.DomainError) -> func.HttpResponse:
+    status = next((STATUS_BY_ERROR[c] for c in type(error).__mro__ if c in STATUS_BY_ERROR), 400)
+    headers = {}
+    message = error.message
+    if isinstance(error, errors.TooManyRequests):
+        headers["Retry-After"] = str(error.retry_after_seconds)
+        message = f"Too many attempts. Try again in {minutes_text(error.retry_after_seconds)}."
+    titles = {403: "Not allowed", 404: "Not found", 429: "Too many attempts", 503: "Temporarily unavailable"}
+    return render("error.html", status, headers, title=titles.get(status, "That did not work"), message=message)

@@ -1,0 +1,263 @@
+// One-time access codes: the whole deployment on one screen. `azd up` deploys it with the
+// parameters in main.parameters.json; what differs between dev, test and prod is data in
+// environments/<environmentType>.json, never a branch here.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('azd environment name: part of every resource name.')
+param environmentName string
+
+@minLength(1)
+@description('Region for every resource (Flex Consumption must be offered there).')
+@metadata({ azd: { type: 'location' } })
+param location string
+
+@allowed(['dev', 'test', 'prod'])
+@description('Which environments/<name>.json profile to deploy.')
+param environmentType string = 'dev'
+
+@description('The deploying user; gets Key Vault Secrets Officer on the vault. Empty for none.')
+param principalId string = ''
+
+@description('Create Azure Communication Services Email and send real mail.')
+param enableEmail bool = false
+
+@description('E-mail address of the first admin (created at start-up if absent); its password is the Key Vault secret initial-admin-password. Empty for none.')
+param initialAdminEmail string = ''
+
+@description('Put Azure Front Door with a rate-limiting WAF policy in front of the app.')
+param enableFrontDoor bool = false
+
+var profiles = {
+  dev: loadJsonContent('environments/dev.json')
+  test: loadJsonContent('environments/test.json')
+  prod: loadJsonContent('environments/prod.json')
+}
+var profile = profiles[environmentType]
+
+var abbrs = loadJsonContent('abbreviations.json')
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = { 'azd-env-name': environmentName, environment: environmentType }
+
+var functionAppName = '${abbrs.webSitesFunctions}api-${resourceToken}'
+var keyVaultName = '${abbrs.keyVaultVaults}${resourceToken}'
+var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
+
+// What the app stores where: the same names as shared/storage.py.
+var tables = ['users', 'sessions', 'activations', 'resources', 'codes', 'expiry', 'ratelimits', 'jobs']
+var auditContainerName = 'audit'
+var containers = [auditContainerName, 'resources']
+var queues = ['mail-outbox', 'mail-outbox-poison']
+
+// Key Vault secret names (shared/secrets.py reads the key ring's under the same names).
+var secretNames = {
+  hmacKeys: 'hmac-keys'
+  hmacActiveKeyId: 'hmac-active-key-id'
+  mailConnectionString: 'mail-connection-string'
+  initialAdminPassword: 'initial-admin-password'
+}
+
+// Every app setting, in one place: the settings model (shared/config.py) reads these, and
+// tests/infra fails when either side has one the other lacks. Secrets are Key Vault
+// references, resolved by the platform with the app's identity when an instance starts.
+var appSettings = {
+  // the Functions host
+  AzureWebJobsStorage__accountName: storage.outputs.name
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identity.outputs.clientId
+  APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.applicationInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.outputs.clientId};Authorization=AAD'
+  AzureWebJobsDisableHomepage: 'true' // the guest page is served at /
+  // the app: environment, identity, secrets
+  APP_ENVIRONMENT: environmentType
+  LOG_LEVEL: profile.logLevel
+  AZURE_CLIENT_ID: identity.outputs.clientId
+  KEY_VAULT_URL: keyVault.outputs.uri
+  SECRET_REFRESH_SECONDS: string(profile.secretRefreshSeconds)
+  HMAC_KEYS: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.hmacKeys})'
+  HMAC_ACTIVE_KEY_ID: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.hmacActiveKeyId})'
+  INITIAL_ADMIN_EMAIL: initialAdminEmail
+  INITIAL_ADMIN_PASSWORD: empty(initialAdminEmail) ? '' : '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.initialAdminPassword})'
+  // storage and the HTTP edge
+  STORAGE_TIMEOUT_SECONDS: string(profile.storageTimeoutSeconds)
+  TRUSTED_PROXY_COUNT: enableFrontDoor ? '2' : '1'
+  MAX_JSON_BODY_BYTES: '65536'
+  MAX_QUERY_STRING_BYTES: '2048'
+  MAX_HEADER_BYTES: '16384'
+  // mail
+  MAIL_PROVIDER: 'acs'
+  MAIL_CONNECTION_STRING: enableEmail ? '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.mailConnectionString})' : ''
+  MAIL_ENDPOINT: ''
+  MAIL_SENDER: enableEmail ? email.outputs.senderAddress : ''
+  MAIL_RETRY_BASE_SECONDS: '15'
+  DEV_MAILBOX_ENABLED: 'false'
+  // accounts and sessions
+  BCRYPT_COST: string(profile.bcryptCost)
+  PASSWORD_MAX_AGE_DAYS: '180'
+  SESSION_IDLE_MINUTES: string(profile.sessionIdleMinutes)
+  SESSION_LIFETIME_HOURS: string(profile.sessionLifetimeHours)
+  COOKIE_SECURE: 'true'
+  // behind Front Door the console is /admin (the edge rewrites it to the app's /console)
+  CONSOLE_BASE_PATH: enableFrontDoor ? '/admin' : '/console'
+  ACTIVATION_CODE_DIGITS: '4'
+  ACTIVATION_CODE_TTL_SECONDS: '60'
+  ACTIVATION_MAX_ATTEMPTS: '5'
+  ACTIVATION_RESEND_COOLDOWN_SECONDS: '30'
+  ACTIVATION_SENDS_PER_HOUR: '5'
+  // resources and codes
+  RESOURCE_MAX_BYTES: '10485760'
+  CODE_TTL_SECONDS: string(profile.codeTtlSeconds)
+  DOWNLOAD_URL_SECONDS: '300'
+  ISSUER_STATUS_CACHE_SECONDS: '15'
+  MAX_ACTIVE_CODES_PER_RESOURCE: '3'
+  // cleanup (the host reads CLEANUP_SCHEDULE for the timer trigger)
+  CLEANUP_SCHEDULE: '0 */5 * * * *'
+  CLEANUP_LOOKBACK_HOURS: '24'
+  // rate limits ("<count>/<window>"; README, "Abuse")
+  LIMIT_REGISTER_PER_IP: '10/1h'
+  LIMIT_LOGIN_FAILURES_PER_IP: '30/15m'
+  LIMIT_LOGIN_FAILURES_PER_IP_AND_ACCOUNT: '5/15m'
+  LIMIT_LOGIN_FAILURES_PER_ACCOUNT: '10/15m'
+  ACCOUNT_PAUSE_BASE_SECONDS: '30'
+  ACCOUNT_PAUSE_MAX_SECONDS: '900'
+  LIMIT_ACTIVATION_PER_IP: '20/10m'
+  LIMIT_RESEND_PER_IP: '10/1h'
+  LIMIT_ISSUE_PER_USER: '120/1h'
+  LIMIT_ISSUE_PER_IP: '600/1h'
+  LIMIT_REDEEM_FAILURES_PER_IP: '20/10m'
+  LIMIT_REDEEM_FAILURES_PER_IP_TIGHTENED: '3'
+  LIMIT_REDEEM_ATTEMPTS_PER_RESOURCE: '10/5m'
+  LIMIT_REDEEM_FAILURES_GLOBAL: '2000/5m'
+}
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: '${abbrs.resourcesResourceGroups}${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'core/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: '${abbrs.managedIdentityUserAssignedIdentities}api-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'core/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
+    applicationInsightsName: '${abbrs.insightsComponents}${resourceToken}'
+    location: location
+    tags: tags
+    retentionInDays: profile.logRetentionDays
+  }
+}
+
+module storage 'core/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: '${abbrs.storageStorageAccounts}${resourceToken}'
+    location: location
+    tags: tags
+    skuName: profile.storageSku
+    tables: tables
+    containers: containers
+    queues: queues
+    deploymentContainerName: deploymentContainerName
+    auditContainerName: auditContainerName
+    auditCoolAfterDays: profile.audit.coolAfterDays
+    auditArchiveAfterDays: profile.audit.archiveAfterDays
+    auditDeleteAfterDays: profile.audit.deleteAfterDays
+    auditImmutabilityDays: profile.audit.immutabilityDays
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+  }
+}
+
+module keyVault 'core/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: keyVaultName
+    location: location
+    tags: tags
+    softDeleteRetentionInDays: profile.keyVaultSoftDeleteRetentionDays
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+  }
+}
+
+module email 'core/email.bicep' = if (enableEmail) {
+  name: 'email'
+  scope: rg
+  params: {
+    communicationServiceName: '${abbrs.communicationCommunicationServices}${resourceToken}'
+    emailServiceName: '${abbrs.communicationEmailServices}${resourceToken}'
+    tags: tags
+    keyVaultName: keyVault.outputs.name
+    connectionStringSecretName: secretNames.mailConnectionString
+  }
+}
+
+module rbac 'app/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    appPrincipalId: identity.outputs.principalId
+    userPrincipalId: principalId
+  }
+}
+
+module frontDoor 'app/frontdoor.bicep' = if (enableFrontDoor) {
+  name: 'frontdoor'
+  scope: rg
+  params: {
+    profileName: '${abbrs.cdnProfiles}${resourceToken}'
+    endpointName: '${abbrs.cdnProfilesAfdEndpoints}${resourceToken}'
+    wafPolicyName: '${abbrs.networkFrontDoorWebApplicationFirewallPolicies}${resourceToken}'
+    tags: tags
+    skuName: profile.frontDoor.sku
+    originHostName: '${functionAppName}.azurewebsites.net'
+    requestsPerMinutePerIp: profile.frontDoor.requestsPerMinutePerIp
+    signInRequestsPerMinutePerIp: profile.frontDoor.signInRequestsPerMinutePerIp
+  }
+}
+
+module api 'app/api.bicep' = {
+  name: 'api'
+  scope: rg
+  params: {
+    name: functionAppName
+    planName: '${abbrs.webServerFarms}${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    deploymentContainerName: deploymentContainerName
+    appSettings: appSettings
+    maximumInstanceCount: profile.maximumInstanceCount
+    instanceMemoryMB: profile.instanceMemoryMB
+    httpPerInstanceConcurrency: profile.httpPerInstanceConcurrency
+    zoneRedundant: profile.zoneRedundant
+    frontDoorId: enableFrontDoor ? frontDoor.outputs.frontDoorId : ''
+  }
+  // the identity may read the vault and storage before the first instance starts
+  dependsOn: [rbac]
+}
+
+// azd stores these in the environment (.azure/<env>/.env); the hooks read them.
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_NAME string = api.outputs.name
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output SERVICE_API_URL string = enableFrontDoor ? 'https://${frontDoor.outputs.hostName}' : 'https://${api.outputs.defaultHostName}'

@@ -1,0 +1,1 @@
+"""Accounts: registration with an emailed activation code, passwords, login, roles."""

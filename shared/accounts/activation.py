@@ -1,0 +1,202 @@
+"""Activation codes: one live code per user, stored only as a keyed hash.
+
+The `activations` table has one row per pending user (PartitionKey = user id, RowKey
+"code"). Issuing a code replaces the row's hash, so a resend kills the old code. A
+check bumps the attempt counter with an ETag-conditional write *before* it compares
+(Ory Kratos' order), so racing guesses cannot get more tries than allowed; the compare
+is constant-time. After `max_attempts` wrong tries the code is burned.
+
+The same row keeps the send window (cooldown between sends, cap per hour), so it lives
+until the later of the code's expiry and the window's end; it is registered in the
+expiry index at that moment and deleted by cleanup through `purge`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.data.tables import TableClient, UpdateMode
+
+from shared import errors
+from shared.clock import Clock
+from shared.expiry import ExpiryIndex
+from shared.keys import KeyedHash, KeyRing
+
+CODE_PURPOSE = "activation-code"
+ROW = "code"
+SEND_WINDOW = timedelta(hours=1)
+WRITE_RETRIES = 5
+
+Outcome = Literal["ok", "no_code", "expired", "burned", "wrong_code"]
+
+
+@dataclass(frozen=True)
+class Issued:
+    code: str  # shown once, in the mail
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Check:
+    outcome: Outcome
+    attempts_left: int = 0
+
+
+def _precondition_failed(error: Exception) -> bool:
+    return isinstance(error, ResourceModifiedError | ResourceExistsError | ResourceNotFoundError) or (
+        isinstance(error, HttpResponseError) and error.status_code == 412
+    )
+
+
+class ActivationStore:
+    def __init__(
+        self,
+        table: TableClient,
+        expiry: ExpiryIndex,
+        keys: KeyRing,
+        clock: Clock,
+        *,
+        digits: int,
+        ttl: timedelta,
+        max_attempts: int,
+        resend_cooldown: timedelta,
+        sends_per_hour: int,
+    ):
+        self._table = table
+        self._expiry = expiry
+        self._keys = keys
+        self._clock = clock
+        self._digits = digits
+        self._ttl = ttl
+        self._max_attempts = max_attempts
+        self._cooldown = resend_cooldown
+        self._sends_per_hour = sends_per_hour
+
+    def _get(self, user_id: str):
+        try:
+            return self._table.get_entity(user_id, ROW)
+        except ResourceNotFoundError:
+            return None
+
+    def _new_code(self) -> str:
+        return f"{secrets.randbelow(10**self._digits):0{self._digits}d}"
+
+    def issue(self, user_id: str) -> Issued:
+        """A new code for the user (the old one dies), within the cooldown and hourly cap;
+        else TooManyRequests with the wait."""
+        for _ in range(WRITE_RETRIES):
+            existing = self._get(user_id)
+            now = self._clock.now()
+            window_start, sends = now, 0
+            if existing is not None and now - existing["windowStart"] < SEND_WINDOW:
+                window_start, sends = existing["windowStart"], existing["windowSends"]
+                wait = existing["sentAt"] + self._cooldown - now
+                if wait > timedelta(0):
+                    raise errors.TooManyRequests(
+                        wait.total_seconds() + 1,
+                        "Wait a little before asking for another code.",
+                        code="resend_cooldown",
+                    )
+                if sends >= self._sends_per_hour:
+                    raise errors.TooManyRequests(
+                        (window_start + SEND_WINDOW - now).total_seconds() + 1,
+                        "Too many codes were sent this hour; try again later.",
+                        code="resend_limit",
+                    )
+            code = self._new_code()
+            hashed = self._keys.hash(CODE_PURPOSE, f"{user_id}:{code}")
+            expires_at = now + self._ttl
+            purge_after = max(expires_at, window_start + SEND_WINDOW)
+            entity = {
+                "PartitionKey": user_id,
+                "RowKey": ROW,
+                "codeHash": hashed.digest,
+                "keyId": hashed.key_id,
+                "issuedAt": now,
+                "expiresAt": expires_at,
+                "attempts": 0,
+                "sentAt": now,
+                "windowStart": window_start,
+                "windowSends": sends + 1,
+                "purgeAfter": purge_after,
+            }
+            # index first: a row is never stored without a way to find and delete it
+            self._expiry.add("activation", user_id, purge_after, userId=user_id)
+            try:
+                if existing is None:
+                    self._table.create_entity(entity)
+                else:
+                    self._table.update_entity(
+                        entity,
+                        mode=UpdateMode.REPLACE,
+                        etag=existing.metadata["etag"],
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+            except HttpResponseError as error:
+                if _precondition_failed(error):
+                    continue  # someone else issued or checked meanwhile: read again
+                raise
+            return Issued(code, expires_at)
+        raise errors.Conflict("The code changed meanwhile; try again.", code="activation_busy")
+
+    def check(self, user_id: str, code: str) -> Check:
+        """Count one try, then compare. "ok" removes the code."""
+        for _ in range(WRITE_RETRIES):
+            entity = self._get(user_id)
+            if entity is None:
+                return Check("no_code")
+            attempts = entity["attempts"]
+            if self._clock.now() >= entity["expiresAt"]:
+                return Check("expired")
+            if attempts >= self._max_attempts:
+                return Check("burned")
+            try:
+                self._table.update_entity(
+                    {"PartitionKey": user_id, "RowKey": ROW, "attempts": attempts + 1},
+                    mode=UpdateMode.MERGE,
+                    etag=entity.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except HttpResponseError as error:
+                if _precondition_failed(error):
+                    continue  # a racing try counted first: read the new count
+                raise
+            stored = KeyedHash(entity["keyId"], entity["codeHash"])
+            if self._keys.matches(CODE_PURPOSE, f"{user_id}:{code}", stored):
+                self.discard(user_id)
+                return Check("ok")
+            return Check("wrong_code", attempts_left=max(0, self._max_attempts - attempts - 1))
+        raise errors.Conflict("The code changed meanwhile; try again.", code="activation_busy")
+
+    def discard(self, user_id: str) -> None:
+        self._table.delete_entity(user_id, ROW)
+
+    def purge(self, index_rows: list[dict]) -> int:
+        """Cleanup: delete the rows behind expired index rows, unless a later send moved
+        them on (their newer index row will come). Idempotent; returns how many went."""
+        now = self._clock.now()
+        deleted = 0
+        for row in index_rows:
+            user_id = row["RowKey"].removeprefix("activation:")
+            entity = self._get(user_id)
+            if entity is None or entity["purgeAfter"] > now:
+                continue
+            try:
+                self._table.delete_entity(
+                    user_id, ROW, etag=entity.metadata["etag"], match_condition=MatchConditions.IfNotModified
+                )
+                deleted += 1
+            except HttpResponseError as error:
+                if not _precondition_failed(error):
+                    raise
+        return deleted

@@ -1,0 +1,164 @@
+"""Request models of the accounts and sessions endpoints.
+
+One rule for every body: unknown fields are refused (a typo is a clear 400), field names
+are camelCase on the wire. Email syntax is checked here; the password policy is checked
+by the service, because its answer carries reasons (zxcvbn feedback), not just "invalid".
+Password fields are bounded only loosely here, so an over-long password gets the
+policy's reasons rather than a bare length error.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel
+from pydantic.alias_generators import to_camel
+
+from shared.accounts.emails import MAX_LENGTH, InvalidEmail, parse_email
+
+ROLES = ("user", "admin")
+
+
+def _valid_email(value: str) -> str:
+    try:
+        parse_email(value)
+    except InvalidEmail as error:
+        raise ValueError(str(error)) from None
+    return value.strip()
+
+
+Email = Annotated[str, Field(min_length=3, max_length=MAX_LENGTH + 10), AfterValidator(_valid_email)]
+Password = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=False, frozen=True)
+
+
+class Credentials(Body):
+    """POST /api/users (register) and POST /api/sessions (login)."""
+
+    email: Email
+    password: Password
+
+
+class StrengthQuery(Body):
+    """POST /api/passwords/strength: a strength meter's question."""
+
+    password: Password
+    email: str | None = Field(default=None, max_length=MAX_LENGTH + 10)
+
+
+class ActivationCode(Body):
+    """POST /api/users/activation."""
+
+    code: str = Field(pattern=r"^[0-9]{1,12}$")
+
+
+class PasswordChange(Body):
+    """POST /api/users/me/password."""
+
+    old_password: Password
+    new_password: Password
+
+
+class TokenQuery(Body):
+    """POST /api/sessions/introspect."""
+
+    token: str = Field(min_length=1, max_length=256)
+
+
+class RoleChange(Body):
+    """PUT /api/admin/users/{userId}/role."""
+
+    role: str = Field(pattern=r"^(user|admin)$")
+
+
+class MailboxQuery(Body):
+    """GET /api/dev/mailbox?to=<email> (local only)."""
+
+    to: str = Field(min_length=3, max_length=MAX_LENGTH + 10)
+
+
+# --- what the endpoints answer in `data` (for the OpenAPI document) ---------------------
+
+
+class View(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class RegistrationView(View):
+    email: str
+
+
+class StrengthView(View):
+    score: int
+    acceptable: bool
+    problems: list[str]
+    warning: str | None = None
+    suggestions: list[str]
+
+
+class ActivationView(View):
+    user_id: str
+    email: str
+    status: str
+
+
+class ResendView(View):
+    code_expires_at: datetime
+
+
+class SessionView(View):
+    token: str
+    expires_at: datetime
+    absolute_expires_at: datetime
+    password_expired: bool
+    user_id: str
+    role: str
+
+
+class ProfileView(View):
+    user_id: str
+    email: str
+    role: str
+    status: str
+    activated: bool
+    activated_at: datetime | None = None
+    created_at: datetime
+    password_changed_at: datetime
+    password_age_days: int
+    password_expires_at: datetime
+    password_expired: bool
+
+
+class PasswordChangedView(View):
+    sessions_ended: int
+
+
+class IntrospectionView(View):
+    active: bool
+    user_id: str | None = None
+    role: str | None = None
+    expires_at: datetime | None = None
+    password_expired: bool | None = None
+
+
+class UserAdminView(View):
+    user_id: str
+    email: str
+    role: str
+    status: str
+
+
+class MailView(View):
+    to: str
+    subject: str
+    text: str
+    kind: str
+    sent_at: datetime
+
+
+class MailboxView(RootModel[list[MailView]]):
+    pass

@@ -1,0 +1,129 @@
+"""The users table.
+
+Each user has two rows:
+- the account, PartitionKey "e:<sha256 of the normalised email>", RowKey "account": a
+  point read at login; `create_entity` on it is what makes an address unique, so two
+  racing registrations of one address yield one user;
+- a pointer, PartitionKey "id:<user id>", RowKey "account", holding the email key: the
+  way from a session's user id to the account.
+The pointer is written first; a pointer whose account row names another user id (a lost
+race) is ignored and removed.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Literal
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import TableClient, UpdateMode
+
+from shared import errors
+
+Role = Literal["user", "admin"]
+Status = Literal["pending", "active", "locked"]
+ROW = "account"
+
+
+def new_user_id() -> str:
+    return secrets.token_urlsafe(16)  # 128 random bits, opaque
+
+
+@dataclass(frozen=True)
+class User:
+    user_id: str
+    email: str  # display form
+    email_key: str  # normalised form
+    email_hash: str
+    role: Role
+    status: Status
+    password_hash: str
+    password_changed_at: datetime
+    created_at: datetime
+    activated_at: datetime | None = None
+    notice_sent_at: datetime | None = None
+    etag: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+
+def _entity(user: User) -> dict:
+    entity = {
+        "PartitionKey": f"e:{user.email_hash}",
+        "RowKey": ROW,
+        "userId": user.user_id,
+        "email": user.email,
+        "emailKey": user.email_key,
+        "role": user.role,
+        "status": user.status,
+        "passwordHash": user.password_hash,
+        "passwordChangedAt": user.password_changed_at,
+        "createdAt": user.created_at,
+    }
+    if user.activated_at is not None:
+        entity["activatedAt"] = user.activated_at
+    if user.notice_sent_at is not None:
+        entity["noticeSentAt"] = user.notice_sent_at
+    return entity
+
+
+def _user(entity) -> User:
+    return User(
+        user_id=entity["userId"],
+        email=entity["email"],
+        email_key=entity["emailKey"],
+        email_hash=entity["PartitionKey"][2:],
+        role=entity["role"],
+        status=entity["status"],
+        password_hash=entity["passwordHash"],
+        password_changed_at=entity["passwordChangedAt"],
+        created_at=entity["createdAt"],
+        activated_at=entity.get("activatedAt"),
+        notice_sent_at=entity.get("noticeSentAt"),
+        etag=entity.metadata.get("etag"),
+    )
+
+
+class UserStore:
+    def __init__(self, table: TableClient):
+        self._table = table
+
+    def create(self, user: User) -> bool:
+        """Insert if the address is free; False (and nothing changed) when it is taken."""
+        self._table.create_entity({"PartitionKey": f"id:{user.user_id}", "RowKey": ROW, "emailHash": user.email_hash})
+        try:
+            self._table.create_entity(_entity(user))
+        except ResourceExistsError:
+            self._table.delete_entity(f"id:{user.user_id}", ROW)
+            return False
+        return True
+
+    def by_email_hash(self, email_hash: str) -> User | None:
+        try:
+            return _user(self._table.get_entity(f"e:{email_hash}", ROW))
+        except ResourceNotFoundError:
+            return None
+
+    def by_id(self, user_id: str) -> User | None:
+        try:
+            pointer = self._table.get_entity(f"id:{user_id}", ROW)
+        except ResourceNotFoundError:
+            return None
+        user = self.by_email_hash(pointer["emailHash"])
+        return user if user is not None and user.user_id == user_id else None
+
+    def update(self, user: User, **changes) -> User:
+        """Apply `changes` if nobody changed the user since it was read (ETag), else Conflict."""
+        updated = replace(user, **changes)
+        try:
+            metadata = self._table.update_entity(
+                _entity(updated), mode=UpdateMode.REPLACE, etag=user.etag, match_condition=MatchConditions.IfNotModified
+            )
+        except (ResourceModifiedError, ResourceNotFoundError):
+            raise errors.Conflict("The account changed meanwhile; try again.", code="account_changed") from None
+        return replace(updated, etag=metadata.get("etag"))

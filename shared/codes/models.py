@@ -1,0 +1,141 @@
+"""Access codes as values: generation, normalisation, states and what the API shows.
+No I/O here."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from shared import errors
+
+CODE_DIGITS = 6
+CODE_SPACE = 10**CODE_DIGITS
+HASH_PURPOSE = "access-code"
+_CODE_PATTERN = re.compile(rf"[0-9]{{{CODE_DIGITS}}}")
+_IGNORED = str.maketrans("", "", " -\t\u00a0\u2010\u2011\u2012\u2013")
+
+
+class CodeState(StrEnum):
+    ACTIVE = "active"
+    REDEEMED = "redeemed"
+    REVOKED = "revoked"
+    EXPIRED = "expired"  # an active code past its end: shown, never set on a code row
+
+
+class RejectReason(StrEnum):
+    """Why a redemption failed: recorded in the audit, never told to the guest."""
+
+    MALFORMED = "malformed"
+    UNKNOWN = "unknown"
+    WRONG_RESOURCE = "wrong_resource"
+    EXPIRED = "expired"
+    USED = "used"
+    REVOKED = "revoked"
+    ISSUER_INACTIVE = "issuer_inactive"
+    RESOURCE_MISSING = "resource_missing"
+
+
+class CodeRejected(errors.InvalidInput):
+    """The one answer a guest gets for every failed redemption; `reason` is for the audit."""
+
+    code = "invalid_code"
+    message = "This code is not valid for this resource."
+
+    def __init__(self, reason: RejectReason):
+        super().__init__()
+        self.reason = reason
+
+
+def new_code() -> str:
+    """Six digits from the CSPRNG."""
+    return f"{secrets.randbelow(CODE_SPACE):0{CODE_DIGITS}d}"
+
+
+def new_code_id() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def normalise(typed: str) -> str | None:
+    """The code as typed, without spaces and dashes; None unless exactly six digits remain."""
+    code = (typed or "").translate(_IGNORED)
+    return code if _CODE_PATTERN.fullmatch(code) else None
+
+
+def display(code: str) -> str:
+    """For typing: "482 913"."""
+    half = len(code) // 2
+    return f"{code[:half]} {code[half:]}"
+
+
+@dataclass(frozen=True)
+class AccessCode:
+    """A stored code: everything but its value."""
+
+    code_id: str
+    code_hash: str
+    key_id: str
+    issuer_id: str
+    resource_id: str
+    created_at: datetime
+    expires_at: datetime
+    state: CodeState
+    redeemed_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    def state_at(self, now: datetime) -> CodeState:
+        if self.state is CodeState.ACTIVE and now >= self.expires_at:
+            return CodeState.EXPIRED
+        return self.state
+
+    def view(self, now: datetime) -> dict:
+        """What the issuer sees: state and times, never the value."""
+        return {
+            "codeId": self.code_id,
+            "resourceId": self.resource_id,
+            "state": self.state_at(now).value,
+            "createdAt": self.created_at,
+            "expiresAt": self.expires_at,
+            "redeemedAt": self.redeemed_at,
+            "revokedAt": self.revoked_at,
+        }
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    code: str
+    code_id: str
+    resource_id: str
+    expires_at: datetime
+    attempts: int  # 1 + collision retries
+
+    @property
+    def display(self) -> str:
+        return display(self.code)
+
+    @property
+    def redeem_url(self) -> str:
+        return f"/r/{self.resource_id}"
+
+    def public(self) -> dict:
+        return {
+            "codeId": self.code_id,
+            "code": self.code,
+            "display": self.display,
+            "resourceId": self.resource_id,
+            "expiresAt": self.expires_at,
+            "redeemUrl": self.redeem_url,
+        }
+
+
+@dataclass(frozen=True)
+class Redemption:
+    resource_id: str
+    download_url: str
+    expires_at: datetime
+    code_id: str
+
+    def public(self) -> dict:
+        return {"resourceId": self.resource_id, "downloadUrl": self.download_url, "expiresAt": self.expires_at}

@@ -1,0 +1,76 @@
+"""Wire models of the codes and resources endpoints: request bodies (unknown fields are
+refused, camelCase on the wire) and response payloads (for the OpenAPI document)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from shared.resources import RESOURCE_ID_PATTERN
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=False, frozen=True)
+
+
+class IssueCode(Body):
+    """POST /api/codes."""
+
+    resource_id: str = Field(pattern=RESOURCE_ID_PATTERN.pattern)
+    ttl_seconds: int | None = Field(default=None, ge=60, le=3600)
+
+
+class RedeemCode(Body):
+    """POST /api/codes/redeem. The code may contain spaces and dashes ("482 913"); any
+    other shape gets the same answer as a wrong code."""
+
+    resource_id: str = Field(min_length=1, max_length=64)
+    code: str = Field(min_length=1, max_length=32)
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class ResourceView(Payload):
+    resource_id: str
+    name: str
+    size: int
+    content_type: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ResourceList(Payload):
+    resources: list[ResourceView]
+
+
+class IssuedCodeView(Payload):
+    code_id: str
+    code: str = Field(description="shown once; never stored")
+    display: str = Field(description='for typing, e.g. "482 913"')
+    resource_id: str
+    expires_at: datetime
+    redeem_url: str = Field(description="the guest link, /r/<resourceId>")
+
+
+class CodeView(Payload):
+    code_id: str
+    resource_id: str
+    state: str = Field(description="active, redeemed, revoked or expired")
+    created_at: datetime
+    expires_at: datetime
+    redeemed_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class CodeList(Payload):
+    codes: list[CodeView]
+
+
+class RedemptionView(Payload):
+    resource_id: str
+    download_url: str = Field(description="a read-only link to the file, valid until expiresAt")
+    expires_at: datetime

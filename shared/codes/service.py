@@ -1,0 +1,326 @@
+"""The use cases of access codes: issue, redeem exactly once, list, revoke, purge.
+
+Security rules live here, in one place:
+- a code is 6 digits from `secrets`, stored only as an HMAC under a key id;
+- among active codes it is unique (insert-if-absent on the hash, retry on collision;
+  a row whose code is dead may be taken over, ETag-conditionally);
+- redemption needs the resource id and the code, is a point read, and marks the code
+  redeemed with an ETag-conditional update, so exactly one of many racers wins;
+- a guest gets one answer for every failure; the audit records the reason;
+- every state change writes one audit event, which never holds the code.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import replace
+from datetime import timedelta
+from typing import Protocol
+
+from shared import errors
+from shared.audit import AuditEvent, AuditLog
+from shared.clock import Clock
+from shared.codes.models import (
+    HASH_PURPOSE,
+    AccessCode,
+    CodeRejected,
+    CodeState,
+    IssuedCode,
+    Redemption,
+    RejectReason,
+    new_code,
+    new_code_id,
+    normalise,
+)
+from shared.codes.store import CodeStore
+from shared.downloads import DownloadSigner
+from shared.keys import KeyRing
+from shared.resources import ResourceStore
+
+# Issuing gives up after this many collisions in a row (at 10% occupancy: 1e-20).
+MAX_ISSUE_ATTEMPTS = 20
+# The longest a code can live (the bound on ttlSeconds and CODE_TTL_SECONDS), plus slack
+# for clocks: a code issued longer ago than this is dead.
+MAX_CODE_LIFETIME = timedelta(hours=1, minutes=5)
+CLEANUP_ACTOR = "system:cleanup"
+
+
+class IssuerDirectory(Protocol):
+    """What codes need to know about accounts: may this user's codes still be used?"""
+
+    def is_active(self, user_id: str) -> bool: ...
+
+
+class RedemptionLimiter(Protocol):
+    """The hook for brute-force limits around redemption (failed tries per client, per
+    resource, a global budget). `before` may raise errors.TooManyRequests."""
+
+    def before(self, client: str, resource_id: str) -> None: ...
+
+    def failed(self, client: str, resource_id: str, reason: RejectReason) -> None: ...
+
+
+class NoLimits:
+    def before(self, client: str, resource_id: str) -> None:
+        return None
+
+    def failed(self, client: str, resource_id: str, reason: RejectReason) -> None:
+        return None
+
+
+class CodeService:
+    def __init__(
+        self,
+        store: CodeStore,
+        resources: ResourceStore,
+        issuers: IssuerDirectory,
+        signer: DownloadSigner,
+        audit: AuditLog,
+        keys: KeyRing,
+        clock: Clock,
+        pool: Executor,
+        *,
+        default_ttl: timedelta,
+        limiter: RedemptionLimiter | None = None,
+        generate: Callable[[], str] = new_code,
+    ):
+        self._store = store
+        self._resources = resources
+        self._issuers = issuers
+        self._signer = signer
+        self._audit = audit
+        self._keys = keys
+        self._clock = clock
+        self._pool = pool
+        self._default_ttl = default_ttl
+        self._limiter = limiter or NoLimits()
+        self._generate = generate  # randomness comes in here: tests shrink the code space
+
+    # --- issue ------------------------------------------------------------------------
+
+    def issue(self, issuer_id: str, resource_id: str, ttl: timedelta | None = None, *, request_id=None) -> IssuedCode:
+        """A new code for one of the issuer's resources; the value is returned only here."""
+        resource = self._resources.owned(issuer_id, resource_id)
+        now = self._clock.now()
+        code_id = new_code_id()
+        expires_at = now + (ttl or self._default_ttl)
+        for attempt in range(1, MAX_ISSUE_ATTEMPTS + 1):
+            value = self._generate()
+            hashed = self._keys.hash(HASH_PURPOSE, value)
+            code = AccessCode(
+                code_id=code_id,
+                code_hash=hashed.digest,
+                key_id=hashed.key_id,
+                issuer_id=issuer_id,
+                resource_id=resource.resource_id,
+                created_at=now,
+                expires_at=expires_at,
+                state=CodeState.ACTIVE,
+            )
+            self._store.register_expiry(code)
+            if self._claim(code) and self._unique_across_keys(code, value):
+                # the owner row and the audit line side by side: one round trip, not two
+                owner_row = self._pool.submit(self._store.add_owner_row, code)
+                self._audit.record(
+                    "issue",
+                    "ok",
+                    actor=issuer_id,
+                    code_id=code_id,
+                    resource_id=resource.resource_id,
+                    request_id=request_id,
+                    details={"attempts": attempt, "ttlSeconds": int((expires_at - now).total_seconds())},
+                )
+                owner_row.result()
+                return IssuedCode(value, code_id, resource.resource_id, expires_at, attempts=attempt)
+        raise errors.StorageUnavailable("Could not find a free code; try again.")
+
+    def _claim(self, code: AccessCode) -> bool:
+        """Insert the row; on a collision take over the row only if its code is dead."""
+        previous = self._store.insert(code)
+        if previous is None:
+            return True
+        now = self._clock.now()
+        state = previous.code.state_at(now)
+        if state is CodeState.ACTIVE or not self._store.take_over(code, previous):
+            return False
+        if state is CodeState.EXPIRED:
+            # the row of an unused expired code is gone now: its expire event is ours to write
+            self._audit_expired([previous.code])
+        self._store.mirror_state(previous.code, state, now)
+        return True
+
+    def _unique_across_keys(self, code: AccessCode, value: str) -> bool:
+        """During a key rotation the same code may be stored under another key: back off."""
+        for other in self._keys.candidates(HASH_PURPOSE, value):
+            if other.key_id == code.key_id:
+                continue
+            found = self._store.exists(other)
+            if found is not None and found.code.state_at(self._clock.now()) is CodeState.ACTIVE:
+                self._store.delete_row(code)
+                return False
+        return True
+
+    # --- redeem -----------------------------------------------------------------------
+
+    def redeem(self, resource_id: str, typed_code: str, *, client: str, request_id: str | None = None) -> Redemption:
+        """Redeem a code for a resource, at most once. `client` is how the guest appears
+        in the audit (and to the limiter): a keyed hash of the address."""
+        self._limiter.before(client, resource_id)
+        try:
+            return self._redeem(resource_id, typed_code, client=client, request_id=request_id)
+        except CodeRejected as rejected:
+            self._limiter.failed(client, resource_id, rejected.reason)
+            raise
+
+    def _redeem(self, resource_id: str, typed_code: str, *, client: str, request_id: str | None) -> Redemption:
+        def reject(reason: RejectReason, code: AccessCode | None = None) -> CodeRejected:
+            self._audit.record(
+                "redeem",
+                "fail",
+                reason=reason.value,
+                actor=client,
+                user_id=code.issuer_id if code else None,
+                code_id=code.code_id if code else None,
+                resource_id=resource_id[:64] if resource_id else None,
+                request_id=request_id,
+            )
+            return CodeRejected(reason)
+
+        value = normalise(typed_code)
+        if value is None:
+            raise reject(RejectReason.MALFORMED)
+        # the resource and the code in parallel: one round trip for both
+        resource_read = self._pool.submit(self._resources.get, resource_id)
+        stored = self._store.find(self._keys.candidates(HASH_PURPOSE, value))
+        resource = resource_read.result()
+        if stored is None:
+            raise reject(RejectReason.UNKNOWN)
+        code = stored.code
+        now = self._clock.now()
+        if not hmac.compare_digest(code.resource_id.encode(), (resource_id or "").encode()):
+            raise reject(RejectReason.WRONG_RESOURCE, code)
+        if code.state is CodeState.REVOKED:
+            raise reject(RejectReason.REVOKED, code)
+        if code.state is CodeState.REDEEMED:
+            raise reject(RejectReason.USED, code)
+        if now >= code.expires_at:
+            raise reject(RejectReason.EXPIRED, code)
+        if resource is None or resource.owner_id != code.issuer_id:
+            raise reject(RejectReason.RESOURCE_MISSING, code)
+        if not self._issuers.is_active(code.issuer_id):
+            raise reject(RejectReason.ISSUER_INACTIVE, code)
+        if not self._store.transition(stored, state=CodeState.REDEEMED.value, redeemedAt=now, redeemedBy=client):
+            raise reject(self._lost_race_reason(code), code)
+        download_url, download_expires_at = self._signer.url(
+            self._resources.container_name, resource.resource_id, resource.name, resource.content_type
+        )
+        self._audit.record(
+            "redeem",
+            "ok",
+            actor=client,
+            user_id=code.issuer_id,
+            code_id=code.code_id,
+            resource_id=resource.resource_id,
+            request_id=request_id,
+        )
+        return Redemption(resource.resource_id, download_url, download_expires_at, code.code_id)
+
+    def _lost_race_reason(self, code: AccessCode) -> RejectReason:
+        latest = self._store.read(code.code_hash, code.key_id)
+        if latest is not None and latest.code.code_id == code.code_id and latest.code.state is CodeState.REVOKED:
+            return RejectReason.REVOKED
+        return RejectReason.USED
+
+    # --- list and revoke -----------------------------------------------------------------
+
+    def list(self, issuer_id: str) -> list[dict]:
+        """The issuer's codes with their state (never their values), newest first: one
+        query of the issuer's partition, then a point read per code the owner row cannot
+        settle alone (redemption does not write the owner row, to keep that path short)."""
+        now = self._clock.now()
+        rows = self._store.owner_rows(issuer_id)
+        unsettled = [row for row in rows if row.state is CodeState.ACTIVE]
+        current = dict(zip([r.code_id for r in unsettled], self._pool.map(self._current, unsettled), strict=True))
+        codes = [current.get(row.code_id) or row for row in rows]
+        return [code.view(now) for code in sorted(codes, key=lambda c: c.created_at, reverse=True)]
+
+    def _current(self, row: AccessCode) -> AccessCode | None:
+        stored = self._store.read(row.code_hash, row.key_id)
+        return stored.code if stored is not None and stored.code.code_id == row.code_id else None
+
+    def revoke(self, issuer_id: str, code_id: str, *, request_id: str | None = None, actor: str | None = None) -> dict:
+        """Revoke one of the issuer's codes. Revoking a revoked code is a no-op; a redeemed
+        or expired one cannot be revoked (409). `actor` (default: the issuer) is who did it."""
+        row = self._store.owner_row(issuer_id, code_id) if code_id else None
+        if row is None:
+            raise errors.NotFound("No such code.", code="code_not_found")
+        for _ in range(5):
+            now = self._clock.now()
+            stored = self._store.read(row.code_hash, row.key_id)
+            if stored is None or stored.code.code_id != code_id:
+                state = row.state_at(now)
+                if state is CodeState.REVOKED:
+                    return row.view(now)
+                raise errors.Conflict("The code is no longer active.", code="code_not_active")
+            state = stored.code.state_at(now)
+            if state is CodeState.REVOKED:
+                return stored.code.view(now)
+            if state is not CodeState.ACTIVE:
+                raise errors.Conflict(f"The code is {state.value}; it cannot be revoked.", code="code_not_active")
+            if self._store.transition(stored, state=CodeState.REVOKED.value, revokedAt=now):
+                self._store.mirror_state(stored.code, CodeState.REVOKED, now)
+                self._audit.record(
+                    "revoke",
+                    "ok",
+                    actor=actor or issuer_id,
+                    user_id=issuer_id if actor and actor != issuer_id else None,
+                    code_id=code_id,
+                    resource_id=row.resource_id,
+                    request_id=request_id,
+                )
+                return replace(stored.code, state=CodeState.REVOKED, revoked_at=now).view(now)
+        raise errors.Conflict("The code changed while revoking it; try again.", code="code_busy")
+
+    def revoke_by_id(self, code_id: str, *, actor: str, request_id: str | None = None) -> dict:
+        """Revoke any code by its id alone (the admin console). A code that can still be
+        used was issued less than MAX_CODE_LIFETIME ago, so the `issue` event in the audit
+        names its issuer: that read replaces an index by code id. An older or unknown id is
+        NotFound, since no such code can be active."""
+        now = self._clock.now()
+        issued = [
+            event
+            for event in self._audit.read(now - MAX_CODE_LIFETIME, now + timedelta(seconds=1), types={"issue"})
+            if event.code_id == code_id and event.outcome == "ok"
+        ]
+        if not code_id or not issued or issued[-1].actor is None:
+            raise errors.NotFound("No code with this id was issued in the last hour.", code="code_not_found")
+        return self.revoke(issued[-1].actor, code_id, request_id=request_id, actor=actor)
+
+    # --- cleanup ------------------------------------------------------------------------
+
+    def purge(self, index_rows: list[dict]) -> int:
+        """Cleanup of expired codes; one `expire` event per code that expired unused."""
+        self._audit_expired(self._store.remove_expired(index_rows))
+        return len(index_rows)
+
+    def _audit_expired(self, codes: list[AccessCode]) -> None:
+        if not codes:
+            return
+        now = self._clock.now()
+        self._audit.write_many(
+            [
+                AuditEvent(
+                    time=now,
+                    type="expire",
+                    outcome="ok",
+                    reason="unused",
+                    actor=CLEANUP_ACTOR,
+                    user_id=code.issuer_id,
+                    code_id=code.code_id,
+                    resource_id=code.resource_id,
+                )
+                for code in codes
+            ]
+        )

@@ -1,0 +1,255 @@
+"""The `codes` table and the codes' rows in the expiry index.
+
+- Code row: PartitionKey = "code:<HMAC of the code>", RowKey = key id. Redemption is a
+  point read per configured key (one while no rotation is under way); inserting with
+  create_entity is the uniqueness check; the row's ETag makes "redeemed" win once.
+- Owner row: PartitionKey = "owner:<issuer id>", RowKey = code id, holding the code's
+  hash reference and a mirror of the states the owner sets (revoked): listing and
+  revoking touch only the caller's own partition.
+- Index row (table `expiry`): PartitionKey = the expiry bucket, RowKey = "code:<code id>",
+  with the hash, key id and issuer, so cleanup finds both rows without a scan.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime
+
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+
+from shared.codes.models import AccessCode, CodeState
+from shared.expiry import ExpiryIndex, batches
+from shared.keys import KeyedHash
+
+INDEX_KIND = "code"
+
+
+def code_partition(code_hash: str) -> str:
+    return f"code:{code_hash}"
+
+
+def owner_partition(issuer_id: str) -> str:
+    return f"owner:{issuer_id}"
+
+
+@dataclass(frozen=True)
+class StoredCode:
+    code: AccessCode
+    etag: str
+
+
+def _code_from(entity) -> AccessCode:
+    return AccessCode(
+        code_id=entity["codeId"],
+        code_hash=entity["PartitionKey"].removeprefix("code:"),
+        key_id=entity["RowKey"],
+        issuer_id=entity["issuerId"],
+        resource_id=entity["resourceId"],
+        created_at=entity["createdAt"],
+        expires_at=entity["expiresAt"],
+        state=CodeState(entity["state"]),
+        redeemed_at=entity.get("redeemedAt"),
+        revoked_at=entity.get("revokedAt"),
+    )
+
+
+def _stored(entity) -> StoredCode:
+    return StoredCode(_code_from(entity), entity.metadata["etag"])
+
+
+def code_entity(code: AccessCode) -> dict:
+    entity = {
+        "PartitionKey": code_partition(code.code_hash),
+        "RowKey": code.key_id,
+        "codeId": code.code_id,
+        "issuerId": code.issuer_id,
+        "resourceId": code.resource_id,
+        "createdAt": code.created_at,
+        "expiresAt": code.expires_at,
+        "state": code.state.value,
+    }
+    if code.redeemed_at is not None:
+        entity["redeemedAt"] = code.redeemed_at
+    if code.revoked_at is not None:
+        entity["revokedAt"] = code.revoked_at
+    return entity
+
+
+def owner_entity(code: AccessCode) -> dict:
+    return {
+        "PartitionKey": owner_partition(code.issuer_id),
+        "RowKey": code.code_id,
+        "codeHash": code.code_hash,
+        "keyId": code.key_id,
+        "resourceId": code.resource_id,
+        "createdAt": code.created_at,
+        "expiresAt": code.expires_at,
+        "state": code.state.value,
+    }
+
+
+def index_fields(code: AccessCode) -> dict:
+    return {"codeHash": code.code_hash, "keyId": code.key_id, "issuerId": code.issuer_id}
+
+
+def _owner_view(row) -> AccessCode:
+    return AccessCode(
+        code_id=row["RowKey"],
+        code_hash=row["codeHash"],
+        key_id=row["keyId"],
+        issuer_id=row["PartitionKey"].removeprefix("owner:"),
+        resource_id=row["resourceId"],
+        created_at=row["createdAt"],
+        expires_at=row["expiresAt"],
+        state=CodeState(row["state"]),
+        redeemed_at=row.get("redeemedAt"),
+        revoked_at=row.get("revokedAt"),
+    )
+
+
+class CodeStore:
+    def __init__(self, table: TableClient, expiry: ExpiryIndex, pool: Executor):
+        self._table = table
+        self._expiry = expiry
+        self._pool = pool
+
+    # --- issuing -----------------------------------------------------------------
+
+    def register_expiry(self, code: AccessCode) -> None:
+        """Index row first: a code is never stored without a way for cleanup to find it."""
+        self._expiry.add(INDEX_KIND, code.code_id, code.expires_at, **index_fields(code))
+
+    def insert(self, code: AccessCode) -> StoredCode | None:
+        """Insert if absent; None on success, else the row already holding that hash."""
+        try:
+            self._table.create_entity(code_entity(code))
+            return None
+        except ResourceExistsError:
+            pass
+        try:
+            return _stored(self._table.get_entity(code_partition(code.code_hash), code.key_id))
+        except ResourceNotFoundError:  # deleted in between: the caller simply tries again
+            return StoredCode(code, etag="")
+
+    def take_over(self, code: AccessCode, previous: StoredCode) -> bool:
+        """Replace a dead row (redeemed, revoked or expired) if nobody changed it meanwhile."""
+        if not previous.etag:
+            return False
+        try:
+            self._table.update_entity(
+                code_entity(code),
+                mode=UpdateMode.REPLACE,
+                etag=previous.etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+            return True
+        except (ResourceModifiedError, ResourceNotFoundError):
+            return False
+
+    def exists(self, key: KeyedHash) -> StoredCode | None:
+        try:
+            return _stored(self._table.get_entity(code_partition(key.digest), key.key_id))
+        except ResourceNotFoundError:
+            return None
+
+    def delete_row(self, code: AccessCode) -> None:
+        self._table.delete_entity(code_partition(code.code_hash), code.key_id)
+
+    def add_owner_row(self, code: AccessCode) -> None:
+        self._table.upsert_entity(owner_entity(code), mode=UpdateMode.REPLACE)
+
+    # --- redeeming and revoking ------------------------------------------------------
+
+    def find(self, candidates: list[KeyedHash]) -> StoredCode | None:
+        """The stored code for one of the candidate hashes: a point read per key."""
+        if len(candidates) == 1:
+            return self.exists(candidates[0])
+        for found in self._pool.map(self.exists, candidates):
+            if found is not None:
+                return found
+        return None
+
+    def read(self, code_hash: str, key_id: str) -> StoredCode | None:
+        return self.exists(KeyedHash(key_id, code_hash))
+
+    def transition(self, stored: StoredCode, **changes) -> bool:
+        """Merge `changes` into the row only if it is unchanged since it was read."""
+        entity = {"PartitionKey": code_partition(stored.code.code_hash), "RowKey": stored.code.key_id, **changes}
+        try:
+            self._table.update_entity(
+                entity, mode=UpdateMode.MERGE, etag=stored.etag, match_condition=MatchConditions.IfNotModified
+            )
+            return True
+        except (ResourceModifiedError, ResourceNotFoundError):
+            return False
+
+    def owner_row(self, issuer_id: str, code_id: str) -> AccessCode | None:
+        try:
+            return _owner_view(self._table.get_entity(owner_partition(issuer_id), code_id))
+        except ResourceNotFoundError:
+            return None
+
+    def owner_rows(self, issuer_id: str) -> list[AccessCode]:
+        rows = self._table.query_entities("PartitionKey eq @pk", parameters={"pk": owner_partition(issuer_id)})
+        return [_owner_view(row) for row in rows]
+
+    def mirror_state(self, code: AccessCode, state: CodeState, at: datetime) -> None:
+        field = {CodeState.REVOKED: "revokedAt", CodeState.REDEEMED: "redeemedAt"}.get(state)
+        entity = {"PartitionKey": owner_partition(code.issuer_id), "RowKey": code.code_id, "state": state.value}
+        if field:
+            entity[field] = at
+        with suppress(ResourceNotFoundError):
+            self._table.update_entity(entity, mode=UpdateMode.MERGE)
+
+    # --- cleanup -----------------------------------------------------------------------
+
+    def remove_expired(self, index_rows: list[dict]) -> list[AccessCode]:
+        """Delete the code rows behind expired index rows; returns the codes whose row
+        this call deleted while they were still active (expired unused), so the caller
+        audits each exactly once even when two cleanups run at the same time."""
+        removed = [code for code in self._pool.map(self._remove_one, index_rows) if code is not None]
+        by_owner: dict[str, list[str]] = {}
+        for row in index_rows:
+            by_owner.setdefault(row["issuerId"], []).append(row["RowKey"].removeprefix(f"{INDEX_KIND}:"))
+        for issuer_id, code_ids in by_owner.items():
+            self._delete_rows(owner_partition(issuer_id), code_ids)
+        return removed
+
+    def _remove_one(self, index_row: dict) -> AccessCode | None:
+        code_id = index_row["RowKey"].removeprefix(f"{INDEX_KIND}:")
+        stored = self.read(index_row["codeHash"], index_row["keyId"])
+        if stored is None or stored.code.code_id != code_id:
+            return None  # already gone, or the hash now belongs to a newer code
+        try:
+            # a transaction of one: unlike delete_entity it reports a lost race (404/412)
+            self._table.submit_transaction(
+                [
+                    (
+                        "delete",
+                        {"PartitionKey": code_partition(stored.code.code_hash), "RowKey": stored.code.key_id},
+                        {"etag": stored.etag, "match_condition": MatchConditions.IfNotModified},
+                    )
+                ]
+            )
+        except TableTransactionError as error:
+            if error.status_code in (404, 412):
+                return None
+            raise
+        return stored.code if stored.code.state is CodeState.ACTIVE else None
+
+    def _delete_rows(self, partition: str, row_keys: list[str]) -> None:
+        for batch in batches(row_keys):
+            try:
+                self._table.submit_transaction([("delete", {"PartitionKey": partition, "RowKey": rk}) for rk in batch])
+            except TableTransactionError:
+                # another cleanup got some of them first: delete the rest one by one (404 is fine)
+                for row_key in batch:
+                    self._table.delete_entity(partition, row_key)

@@ -1,0 +1,100 @@
+"""The benchmarks at small N: every scenario still runs and produces its figures, and the
+correctness invariants hold. Timing targets are judged only by `make bench` (shared,
+noisy machines make timings meaningless here)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from bench import cleanup, coldstart, faults, latency, login, mail, users
+from bench.__main__ import SMALL
+from bench.harness import Stack
+from bench.targets import targets_for
+from devhost.azurite import ROOT
+
+pytestmark = [pytest.mark.bench, pytest.mark.timeout(600)]
+SIZES = {1: 5, 50: 50, 200: 200}  # requests per concurrency level
+
+
+def test_issue_and_redeem_are_measured_against_the_storage_floor_at_every_concurrency():
+    with Stack.start() as stack:
+        figures = latency.run(stack, stack.host(), SIZES)
+    for op in ("issue", "redeem"):
+        for level in latency.LEVELS:
+            service, floor = figures["service"][op][f"c{level}"], figures["floor"][op][f"c{level}"]
+            assert service["errors"] == 0, service["statuses"]
+            assert service["n"] == SIZES[level] and floor["n"] == SIZES[level]
+            assert service["p50_ms"] > 0 and floor["p50_ms"] > 0 and service["throughput_per_s"] > 0
+    assert {t.name for t in targets_for({"latency": figures})} >= {"redeem p50 at c1 / floor"}
+
+
+def test_every_code_of_many_users_is_redeemed_exactly_once_even_when_raced():
+    with Stack.start() as stack:
+        figures = users.run(stack, stack.host(), SMALL["users"], concurrency=50)
+    assert figures["errors"] == 0, figures
+    assert figures["double_redemptions"] == 0
+    assert figures["unredeemed_codes"] == 0
+    assert figures["audit_lines"] == figures["audit_expected"] > 0
+
+
+def test_login_is_measured_against_bcrypt_alone():
+    with Stack.start() as stack:
+        figures = login.run(stack, stack.host(), SMALL["login"])
+    assert figures["statuses"] == {"201": SMALL["login"]}
+    assert figures["bcrypt_p50_ms"] > 0 and not math.isnan(figures["ratio"])
+
+
+def test_cleanup_removes_every_expired_code_and_never_touches_a_live_row():
+    with Stack.start() as stack:
+        figures = cleanup.run(stack, 200)
+    assert figures["live_rows_touched"] == 0
+    assert figures["expired_left"] == 0 and figures["live_kept"] == figures["live_checked"]
+    assert figures["codes_purged"] == 200 and not figures["job"]["errors"]
+    assert figures["requests"] > 0 and figures["floor_s"] > 0
+
+
+def test_a_storage_outage_answers_503_never_500_and_keeps_every_acknowledged_redemption():
+    with Stack.start(persistent=True) as stack:
+        figures = faults.run(stack, **SMALL["faults"])
+    assert figures["status_500"] == 0
+    assert figures["gap_503"] > 0, figures["gap"]
+    assert figures["failures_outside_gap"] == 0, figures
+    assert figures["recovered"], figures["after"]
+    assert figures["acknowledged_redemptions"] > 0
+    assert figures["acknowledged_without_audit"] == 0
+    assert figures["acknowledged_not_redeemed"] == 0
+
+
+def test_mail_with_a_failing_provider_ends_in_the_poison_queue_and_none_is_lost():
+    with Stack.start() as stack:
+        figures = mail.run(stack, SMALL["mail"])
+    assert figures["lost"] == 0 and figures["poisoned"] == SMALL["mail"]
+    assert figures["lost_after_recovery"] == 0
+
+
+def test_import_time_of_the_app_is_compared_with_the_bare_minimum():
+    with Stack.start() as stack:
+        figures = coldstart.run(stack, runs=1)
+    assert figures["import_function_app_ms"] > 0 and figures["import_minimum_ms"] > 0
+    assert figures["first_requests"]["health"]["status"] == 200
+
+
+def test_the_command_prints_the_targets_and_writes_the_figures(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--small", "--only", "mail", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert "targets PASS" in result.stdout, result.stdout + result.stderr
+    (written,) = tmp_path.glob("*.json")
+    document = json.loads(written.read_text())
+    assert document["mode"] == "small" and document["machine"]["cpus"] >= 1
+    assert {t["verdict"] for t in document["targets"]} <= {"PASS", "FAIL"}

@@ -1,0 +1,209 @@
+"""Cleanup against Azurite: it deletes exactly what expired, reads no live partition
+(every storage request is inspected), audits each unused expired code once, and is safe
+when two instances run it at the same time."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from urllib.parse import unquote
+
+import pytest
+from azure.core.exceptions import ServiceResponseError
+
+from shared.cleanup import JOB
+from shared.clock import ManualClock
+from shared.codes.models import HASH_PURPOSE, AccessCode, CodeState, new_code_id
+from shared.codes.store import code_entity, index_fields, owner_entity
+from shared.expiry import batches, bucket_of
+from shared.services import Services
+from shared.storage import Storage
+
+from .codes_support import add_resource, add_user, fresh_cursor  # noqa: F401 - a fixture
+
+KEYS = re.compile(r"\((?:PartitionKey=)?'([^']*)',(?:RowKey=)?'([^']*)'\)")
+FILTER = re.compile(r"PartitionKey eq '([^']*)'")
+
+
+class RequestLog:
+    """Every storage request while `recording`: (method, table or container, partition, row)."""
+
+    def __init__(self):
+        self.recording = False
+        self.lock = threading.Lock()
+        self.seen: list[tuple[str, str, str | None, str | None]] = []
+
+    def __call__(self, pipeline_request) -> None:
+        if self.recording:
+            for entry in self._describe(pipeline_request.http_request):
+                with self.lock:
+                    self.seen.append(entry)
+
+    def _describe(self, request):
+        parts = getattr(request, "multipart_mixed_info", None)
+        if parts:  # a table transaction: look inside at each operation
+            for part in parts[0]:
+                yield from self._describe(part)
+            return
+        path = unquote(request.url.split("?")[0].split("/", 4)[-1]) if "//" in request.url else request.url
+        target = path.split("(")[0].split("/")[0]
+        keys = KEYS.search(unquote(request.url))
+        query = FILTER.search(unquote(request.url).replace("+", " "))
+        if keys:
+            yield request.method, target, keys.group(1), keys.group(2)
+        elif query:
+            yield "QUERY", target, query.group(1), None
+        else:
+            yield request.method, target, None, None
+
+
+def services_with_log(settings, clock, **overrides) -> tuple[Services, RequestLog]:
+    log = RequestLog()
+    svc = Services(settings.model_copy(update=overrides), clock=clock)
+    svc.storage = Storage(svc.settings, request_hook=log)
+    return svc, log
+
+
+def seed(svc: Services, owner: str, resource_id: str, expiries: list[datetime], values: list[str], states) -> list:
+    """Codes written the way the store writes them, but in bulk: index and owner rows in
+    batch transactions, code rows (one partition each) in parallel."""
+    codes = []
+    for value, expires_at, state in zip(values, expiries, states, strict=True):
+        hashed = svc.keys.hash(HASH_PURPOSE, value)
+        codes.append(
+            AccessCode(
+                new_code_id(), hashed.digest, hashed.key_id, owner, resource_id,
+                expires_at - timedelta(minutes=10), expires_at, state,
+            )
+        )  # fmt: skip
+    codes_table, expiry_table = svc.storage.table("codes"), svc.storage.table("expiry")
+    by_bucket: dict[str, list[dict]] = {}
+    for code in codes:
+        row = {"PartitionKey": bucket_of(code.expires_at), "RowKey": f"code:{code.code_id}", "kind": "code"}
+        by_bucket.setdefault(row["PartitionKey"], []).append({**row, **index_fields(code)})
+    jobs = [(expiry_table, batch) for rows in by_bucket.values() for batch in batches(rows)]
+    jobs += [(codes_table, batch) for batch in batches([owner_entity(code) for code in codes])]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda job: patiently(job[0].submit_transaction, [("upsert", row) for row in job[1]]), jobs))
+        list(pool.map(lambda code: patiently(codes_table.upsert_entity, code_entity(code)), codes))
+    return codes
+
+
+def patiently(call, *args):
+    """Seeding only: retry an idempotent write when the emulator drops a kept-alive connection."""
+    for attempt in range(5):
+        try:
+            return call(*args)
+        except ServiceResponseError:
+            if attempt == 4:
+                raise
+
+
+def expire_events(svc: Services, start: datetime, end: datetime) -> Counter:
+    return Counter(event.code_id for event in svc.audit.read(start, end, types={"expire"}))
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.usefixtures("fresh_cursor")
+def test_cleanup_deletes_exactly_the_expired_codes_and_reads_no_live_partition(settings):
+    size = int(os.environ.get("CLEANUP_TEST_SIZE", "10000"))
+    now = datetime(2031, 6, 1, 12, 0, tzinfo=UTC)
+    clock = ManualClock(now - timedelta(hours=2))
+    svc, log = services_with_log(settings, clock, instance_id="cleanup-big")
+    owner = add_user(svc)
+    resource = add_resource(svc, owner)
+    values = [f"{n:06d}" for n in random.sample(range(1_000_000), 2 * size)]
+    expired_at = [now - timedelta(seconds=random.randint(60, 50 * 60)) for _ in range(size)]
+    live_at = [now + timedelta(seconds=random.randint(60, 60 * 60)) for _ in range(size)]
+    states = [CodeState.REDEEMED] * (size // 10) + [CodeState.REVOKED] * (size // 20)
+    states += [CodeState.ACTIVE] * (size - len(states))
+    began = time.perf_counter()
+    expired = seed(svc, owner, resource.resource_id, expired_at, values[:size], states)
+    live = seed(svc, owner, resource.resource_id, live_at, values[size:], [CodeState.ACTIVE] * size)
+    seeded = time.perf_counter()
+
+    clock.advance(hours=2)
+    log.recording = True
+    run = svc.cleanup.run()
+    log.recording = False
+    print(f"\nseeding {seeded - began:.0f}s, cleanup {time.perf_counter() - seeded:.0f}s")
+
+    assert run.status == "ok", run.errors
+    assert run.counts == {"code": size, "indexRows": size}
+    codes_table = svc.storage.table("codes")
+    stored = {row["PartitionKey"] for row in codes_table.list_entities(select=["PartitionKey"])}
+    assert not stored & {f"code:{code.code_hash}" for code in expired}
+    assert {f"code:{code.code_hash}" for code in live} <= stored
+    owner_rows = {row["RowKey"] for row in codes_table.query_entities(f"PartitionKey eq 'owner:{owner}'")}
+    assert owner_rows == {code.code_id for code in live}
+
+    # what cleanup asked storage for: expired buckets, expired codes' rows, nothing live
+    live_bucket = bucket_of(now)
+    expired_partitions = {f"code:{code.code_hash}" for code in expired}
+    expired_ids = {code.code_id for code in expired}
+    by_target = Counter((method, target) for method, target, _, _ in log.seen)
+    for method, target, partition, row in log.seen:
+        if target == "expiry":
+            assert partition is not None and partition < live_bucket, (method, partition)
+        elif target == "codes" and partition.startswith("code:"):
+            assert partition in expired_partitions, (method, partition)
+        elif target == "codes":
+            assert method == "DELETE" and partition == f"owner:{owner}" and row in expired_ids, (method, row)
+        else:
+            assert target in ("jobs", "audit"), (method, target)
+    assert by_target[("GET", "codes")] == size  # one point read per expired code
+    queried = {partition for method, target, partition, _ in log.seen if (method, target) == ("QUERY", "expiry")}
+    assert len(queried) == 24 * 12  # each bucket of the look-back (a bucket of over 1,000 rows takes 2 pages)
+    print(f"\ncleanup storage requests: {dict(by_target)}")
+
+    # one expire event per code that expired unused, none for the redeemed or revoked
+    events = expire_events(svc, now - timedelta(hours=1), now + timedelta(hours=1))
+    unused = {code.code_id for code in expired if code.state is CodeState.ACTIVE}
+    assert set(events) == unused and set(events.values()) == {1}
+
+
+@pytest.mark.usefixtures("fresh_cursor")
+def test_two_cleanups_at_once_audit_each_expired_code_exactly_once(settings):
+    now = datetime(2031, 7, 1, 12, 0, tzinfo=UTC)
+    clock = ManualClock(now - timedelta(hours=1))
+    first, _ = services_with_log(settings, clock, instance_id="cleanup-a")
+    second, _ = services_with_log(settings, clock, instance_id="cleanup-b")
+    owner = add_user(first)
+    resource = add_resource(first, owner)
+    values = [f"{n:06d}" for n in random.sample(range(1_000_000), 600)]
+    expiries = [now - timedelta(seconds=random.randint(60, 20 * 60)) for _ in range(600)]
+    codes = seed(first, owner, resource.resource_id, expiries, values, [CodeState.ACTIVE] * 600)
+    clock.advance(hours=1)
+
+    start = threading.Barrier(2)
+
+    def run(svc):
+        start.wait()
+        return svc.cleanup.run()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = list(pool.map(run, (first, second)))
+    assert all(run.status == "ok" for run in runs), [run.errors for run in runs]
+    events = expire_events(first, now - timedelta(hours=1), now + timedelta(hours=1))
+    assert set(events) == {code.code_id for code in codes}
+    assert set(events.values()) == {1}
+    assert first.expiry.entries(bucket_of(expiries[0])) == []
+    # and running it again finds nothing left to do
+    again = first.cleanup.run()
+    assert again.counts.get("code", 0) == 0
+
+
+@pytest.mark.usefixtures("fresh_cursor")
+def test_cleanup_records_its_run_for_the_admin_console(settings):
+    clock = ManualClock(datetime(2031, 8, 1, 12, 0, tzinfo=UTC))
+    svc, _ = services_with_log(settings, clock)
+    run = svc.cleanup.run()
+    latest = svc.jobs.recent(JOB, limit=1)[0]
+    assert latest.run_id == run.run_id and latest.status == "ok"
+    assert latest.started_at <= latest.ended_at and latest.details["buckets"] == 24 * 12

@@ -1,0 +1,186 @@
+"""Access codes against Azurite: issue, redeem exactly once, revoke, expire, list."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from shared import errors
+from shared.codes import CodeRejected, RejectReason
+
+from .codes_support import add_resource, add_user, services_at_real_time
+
+GUEST = "ip:guest"
+
+
+@pytest.fixture
+def issuer(svc) -> str:
+    return add_user(svc)
+
+
+@pytest.fixture
+def resource(svc, issuer):
+    return add_resource(svc, issuer)
+
+
+def reasons_for(svc, code_id: str) -> list[str | None]:
+    start = svc.clock.now() - timedelta(hours=2)
+    events = svc.audit.read(start, svc.clock.now() + timedelta(hours=2), types={"redeem"})
+    return [event.reason for event in events if event.code_id == code_id]
+
+
+def rejection(svc, resource_id: str, code: str) -> RejectReason:
+    with pytest.raises(CodeRejected) as caught:
+        svc.codes.redeem(resource_id, code, client=GUEST)
+    assert caught.value.code == "invalid_code" and caught.value.message == CodeRejected.message
+    return caught.value.reason
+
+
+def test_an_issued_code_redeems_once_and_gives_a_link_to_the_same_bytes(settings):
+    svc = services_at_real_time(settings)
+    owner = add_user(svc)
+    resource = add_resource(svc, owner, data=b"the file's bytes", name="report.txt")
+    issued = svc.codes.issue(owner, resource.resource_id)
+    redemption = svc.codes.redeem(resource.resource_id, issued.display, client=GUEST)
+    download = httpx.get(redemption.download_url)
+    assert download.status_code == 200 and download.content == b"the file's bytes"
+    assert download.headers["content-type"] == "text/plain"
+    assert 'filename="report.txt"' in download.headers["content-disposition"]
+    assert rejection(svc, resource.resource_id, issued.code) is RejectReason.USED
+
+
+def test_a_second_redeem_fails_with_the_generic_answer_and_the_audit_says_used(svc, resource):
+    issued = svc.codes.issue(resource.owner_id, resource.resource_id)
+    svc.codes.redeem(resource.resource_id, issued.code, client=GUEST)
+    assert rejection(svc, resource.resource_id, issued.code) is RejectReason.USED
+    assert reasons_for(svc, issued.code_id) == [None, "used"]
+
+
+def test_a_revoked_code_fails(svc, resource):
+    issued = svc.codes.issue(resource.owner_id, resource.resource_id)
+    view = svc.codes.revoke(resource.owner_id, issued.code_id)
+    assert view["state"] == "revoked"
+    assert rejection(svc, resource.resource_id, issued.code) is RejectReason.REVOKED
+
+
+def test_an_expired_code_fails(svc, clock, resource):
+    issued = svc.codes.issue(resource.owner_id, resource.resource_id, timedelta(seconds=60))
+    clock.advance(seconds=59)
+    svc.codes.redeem(resource.resource_id, issued.code, client=GUEST)  # still good a second before
+    second = svc.codes.issue(resource.owner_id, resource.resource_id, timedelta(seconds=60))
+    clock.advance(seconds=60)
+    assert rejection(svc, resource.resource_id, second.code) is RejectReason.EXPIRED
+
+
+def test_the_right_code_with_another_resources_id_fails_and_stays_usable(svc, resource):
+    other = add_resource(svc, resource.owner_id, name="other.txt")
+    issued = svc.codes.issue(resource.owner_id, resource.resource_id)
+    assert rejection(svc, other.resource_id, issued.code) is RejectReason.WRONG_RESOURCE
+    svc.codes.redeem(resource.resource_id, issued.code, client=GUEST)
+
+
+def test_an_unknown_or_malformed_code_gets_the_same_answer(svc, resource):
+    issued = svc.codes.issue(resource.owner_id, resource.resource_id)
+    wrong = f"{(int(issued.code) + 1) % 1_000_000:06d}"
+    assert rejection(svc, resource.resource_id, wrong) in (RejectReason.UNKNOWN, RejectReason.WRONG_RESOURCE)
+    assert rejection(svc, resource.resource_id, "12345") is RejectReason.MALFORMED
+    assert rejection(svc, "not-a-resource-id", issued.code) is RejectReason.WRONG_RESOURCE
+
+
+def test_a_code_of_an_issuer_who_is_no_longer_active_fails(make_services):
+    svc = make_services(issuer_status_cache_seconds=0)
+    owner = add_user(svc)
+    resource = add_resource(svc, owner)
+    issued = svc.codes.issue(owner, resource.resource_id)
+    user = svc.users.by_id(owner)
+    svc.users.update(user, status="locked")
+    assert rejection(svc, resource.resource_id, issued.code) is RejectReason.ISSUER_INACTIVE
+
+
+def test_a_code_is_issued_only_for_a_resource_of_the_caller(svc, resource):
+    stranger = add_user(svc)
+    with pytest.raises(errors.NotFound):
+        svc.codes.issue(stranger, resource.resource_id)
+    with pytest.raises(errors.NotFound):
+        svc.codes.issue(resource.owner_id, "A" * 22)
+
+
+def test_the_listing_shows_each_codes_state_and_never_its_value(svc, clock, resource):
+    owner = resource.owner_id
+    redeemed = svc.codes.issue(owner, resource.resource_id)
+    revoked = svc.codes.issue(owner, resource.resource_id)
+    expiring = svc.codes.issue(owner, resource.resource_id, timedelta(seconds=60))
+    active = svc.codes.issue(owner, resource.resource_id, timedelta(seconds=3600))
+    svc.codes.redeem(resource.resource_id, redeemed.code, client=GUEST)
+    svc.codes.revoke(owner, revoked.code_id)
+    clock.advance(seconds=61)
+    states = {view["codeId"]: view["state"] for view in svc.codes.list(owner)}
+    assert states == {
+        redeemed.code_id: "redeemed",
+        revoked.code_id: "revoked",
+        expiring.code_id: "expired",
+        active.code_id: "active",
+    }
+    listing = str(svc.codes.list(owner))
+    assert not any(issued.code in listing for issued in (redeemed, revoked, expiring, active))
+
+
+def test_revoking_twice_is_harmless_and_a_redeemed_or_foreign_code_cannot_be_revoked(svc, resource):
+    owner = resource.owner_id
+    issued = svc.codes.issue(owner, resource.resource_id)
+    svc.codes.revoke(owner, issued.code_id)
+    assert svc.codes.revoke(owner, issued.code_id)["state"] == "revoked"
+    used = svc.codes.issue(owner, resource.resource_id)
+    svc.codes.redeem(resource.resource_id, used.code, client=GUEST)
+    with pytest.raises(errors.Conflict):
+        svc.codes.revoke(owner, used.code_id)
+    live = svc.codes.issue(owner, resource.resource_id)
+    with pytest.raises(errors.NotFound):
+        svc.codes.revoke(add_user(svc), live.code_id)
+
+
+def test_fifty_concurrent_redeems_of_one_code_give_exactly_one_success_over_200_codes(svc, resource):
+    racers = 50
+    codes = [svc.codes.issue(resource.owner_id, resource.resource_id, timedelta(hours=1)) for _ in range(200)]
+    winners_per_code = []
+    with ThreadPoolExecutor(max_workers=racers) as pool:
+        for issued in codes:
+            start = threading.Barrier(racers)
+
+            def race(code=issued.code, start=start) -> bool:
+                start.wait()
+                try:
+                    svc.codes.redeem(resource.resource_id, code, client=GUEST)
+                    return True
+                except CodeRejected as rejected:
+                    assert rejected.reason is RejectReason.USED
+                    return False
+
+            winners_per_code.append(sum(pool.map(lambda _, race=race: race(), range(racers))))
+    assert winners_per_code == [1] * 200
+
+
+def test_codes_stay_unique_among_active_codes_when_the_code_space_is_nearly_full(make_services, clock):
+    """With 1,000 possible codes, keeping 600 active forces many collisions: every issued code is
+    still distinct, and dead codes' rows are taken over."""
+    import secrets
+
+    svc = make_services()
+    space = [f"{n:06d}" for n in range(400_000, 401_000)]
+    svc.codes._generate = lambda: secrets.choice(space)
+    owner = add_user(svc)
+    resource = add_resource(svc, owner)
+    first = [svc.codes.issue(owner, resource.resource_id, timedelta(hours=1)) for _ in range(600)]
+    assert len({issued.code for issued in first}) == 600
+    for issued in first[:300]:
+        svc.codes.redeem(resource.resource_id, issued.code, client=GUEST)
+    more = [svc.codes.issue(owner, resource.resource_id, timedelta(hours=1)) for _ in range(300)]
+    active = [issued.code for issued in first[300:] + more]
+    assert len(set(active)) == len(active) == 600
+    assert sum(issued.attempts - 1 for issued in first + more) > 100  # collisions did happen
+    for issued in more[:20]:  # and every new code works
+        svc.codes.redeem(resource.resource_id, issued.code, client=GUEST)

@@ -1,0 +1,64 @@
+"""The audit of codes: one line per event, and no code value anywhere in the blobs."""
+
+from __future__ import annotations
+
+import re
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.clock import ManualClock
+from shared.codes import CodeRejected
+from shared.services import Services
+from shared.storage import AUDIT_CONTAINER
+
+from .codes_support import add_resource, add_user, all_audit_text, fresh_cursor  # noqa: F401 - a fixture
+
+
+@pytest.mark.usefixtures("fresh_cursor")
+def test_every_code_event_is_one_audit_line_and_no_blob_holds_a_code_value(settings):
+    start = datetime(2032, 1, 1, 12, 0, tzinfo=UTC)
+    svc = Services(settings.model_copy(update={"instance_id": "audit-codes"}), clock=ManualClock(start))
+    owner = add_user(svc)
+    resource = add_resource(svc, owner)
+    other = add_resource(svc, owner, name="other.txt")
+    redeemed = svc.codes.issue(owner, resource.resource_id)
+    revoked = svc.codes.issue(owner, resource.resource_id)
+    unused = svc.codes.issue(owner, resource.resource_id, timedelta(seconds=60))
+    svc.codes.redeem(resource.resource_id, redeemed.code, client="ip:a", request_id="req-1")
+    for resource_id, code in ((resource.resource_id, redeemed.code), (other.resource_id, unused.code)):
+        with suppress(CodeRejected):
+            svc.codes.redeem(resource_id, code, client="ip:b")
+    svc.codes.revoke(owner, revoked.code_id)
+    svc.clock.advance(minutes=20)
+    svc.cleanup.run()
+
+    prefix = start.strftime("%Y/%m/%d/%H/")
+    container = svc.storage.container(AUDIT_CONTAINER)
+    lines = [
+        line
+        for item in container.list_blobs(name_starts_with=prefix)
+        if "/audit-codes-" in item.name
+        for line in container.download_blob(item.name).readall().decode().splitlines()
+    ]
+    events = svc.audit.read(start, start + timedelta(hours=1))
+    mine = [event for event in events if event.code_id in {redeemed.code_id, revoked.code_id, unused.code_id}]
+    assert len(lines) == len(mine) == 8
+    assert sorted((event.type, event.outcome, event.reason or "") for event in mine) == [
+        ("expire", "ok", "unused"),
+        ("issue", "ok", ""),
+        ("issue", "ok", ""),
+        ("issue", "ok", ""),
+        ("redeem", "fail", "used"),
+        ("redeem", "fail", "wrong_resource"),
+        ("redeem", "ok", ""),
+        ("revoke", "ok", ""),
+    ]
+    ok = next(event for event in mine if event.type == "redeem" and event.outcome == "ok")
+    assert (ok.actor, ok.user_id, ok.resource_id, ok.request_id) == ("ip:a", owner, resource.resource_id, "req-1")
+
+    everything = all_audit_text(svc)
+    for issued in (redeemed, revoked, unused):
+        assert not re.search(rf"(?<![0-9A-Za-z]){issued.code}(?![0-9A-Za-z])", everything)
+        assert issued.display not in everything

@@ -1,0 +1,63 @@
+"""Where the console sends a user after signing in: only back into the console."""
+
+from __future__ import annotations
+
+import pytest
+
+from functions.web import console_return_url, login_url, minutes_text
+
+
+@pytest.mark.parametrize(
+    "kept",
+    ["/admin", "/admin/", "/admin/audit?type=redeem&page=2", "/admin/users?q=a%40example.com", "/admin?x=1"],
+)
+def test_a_console_path_with_its_query_is_kept_exactly(kept):
+    assert console_return_url(kept) == kept
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        None,
+        "",
+        "//evil.example",
+        "///evil.example",
+        "https://evil.example",
+        "http://evil.example/admin",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "/admin\\..\\evil",
+        "/\t/evil.example",
+        "/\n/evil.example",
+        " /admin",
+        "javascript:alert(1)",
+        "data:text/html,hi",
+        "admin",
+        "/administrator",
+        "/admin@evil.example",
+        "/admin/login",
+        "/admin/login/?returnUrl=/admin",
+        "/r/abc",
+        "/" + "a" * 3000,
+    ],
+)
+def test_anything_else_becomes_admin(refused):
+    assert console_return_url(refused) == "/admin"
+
+
+def test_without_an_edge_rewrite_the_console_lives_under_console():
+    assert console_return_url("/console/audit?page=2", "/console") == "/console/audit?page=2"
+    assert console_return_url("/admin/audit", "/console") == "/console"
+
+
+def test_the_login_url_carries_the_return_url_encoded_whole():
+    assert (
+        login_url("/admin/audit?type=redeem&page=2")
+        == "/admin/login?returnUrl=%2Fadmin%2Faudit%3Ftype%3Dredeem%26page%3D2"
+    )
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(1, "less than a minute"), (55, "a minute"), (61, "2 minutes"),
+                                                (300, "5 minutes")])  # fmt: skip
+def test_waits_are_told_in_whole_minutes_rounded_up(seconds, text):
+    assert minutes_text(seconds) == text
