@@ -4,6 +4,7 @@
 #   make lint   ruff check + ruff format --check
 #   make screenshots  docs/screenshots/*.png for the README (a real browser)
 #   make bench  benchmarks and fault tests: Azurite, the local host, targets PASS/FAIL (~20 min)
+#   make fuzz   schemathesis against the local host from /api/openapi.json (~10 min)
 #   make clean  remove the venv, node_modules, Azurite data and caches
 
 PYTHON ?= python3.11
@@ -15,7 +16,7 @@ PORT ?= 7071
 PYTEST_ARGS ?=
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install run test lint format clean bench bench-small screenshots
+.PHONY: install run test lint format clean bench bench-small screenshots fuzz
 
 install: $(PIP_STAMP) $(NPM_STAMP) local.settings.json
 
@@ -66,6 +67,13 @@ bench: install
 bench-small: install
 	$(PY) -m bench --small $(BENCH_ARGS)
 
+# schemathesis on every operation of /api/openapi.json, through its own local host and
+# Azurite (generous rate limits): FUZZ_MAX_EXAMPLES generated cases per operation and test,
+# on top of the boundary cases; prints the count per operation. `make test` runs 15.
+FUZZ_MAX_EXAMPLES ?= 200
+fuzz: install
+	FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) $(PY) -m pytest tests/fuzz --timeout=3600 $(PYTEST_ARGS)
+
 lint: $(PIP_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -75,7 +83,7 @@ format: $(PIP_STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) node_modules .azurite .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules .azurite .pytest_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # infrastructure checks (make lint-infra), kept beside the Bicep

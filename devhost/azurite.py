@@ -81,6 +81,11 @@ class Azurite:
             "--disableTelemetry",
             "--silent",
             "--skipApiVersionCheck",
+            # Azurite drops idle connections after 5 s by default, racing the SDK's pooled
+            # keep-alive connections (a reset POST is not retried): keep them open longer
+            "--blobKeepAliveTimeout", "600",
+            "--queueKeepAliveTimeout", "600",
+            "--tableKeepAliveTimeout", "600",
             "--blobPort", str(self.blob_port),
             "--queuePort", str(self.queue_port),
             "--tablePort", str(self.table_port),

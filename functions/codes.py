@@ -16,7 +16,10 @@ bp = func.Blueprint()
 def issue_code(ctx, body: IssueCode) -> Reply:
     """Issue a 6-digit code for one of the caller's resources. The code is shown only here."""
     ttl = None if body.ttl_seconds is None else timedelta(seconds=body.ttl_seconds)
-    issued = services().codes.issue(ctx.session.user_id, body.resource_id, ttl, request_id=ctx.request_id)
+    svc = services()
+    issued = svc.codes.issue(
+        ctx.session.user_id, body.resource_id, ttl, client=svc.actor_for_ip(ctx.client_ip), request_id=ctx.request_id
+    )
     return Reply("The code is issued; it is shown only this once.", issued.public(), status=201)
 
 

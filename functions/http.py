@@ -126,7 +126,7 @@ def envelope(request_object: Any, message: str, *, data: Any = None, error: str 
     return body
 
 
-def error_response(ctx: RequestContext, error: errors.DomainError) -> func.HttpResponse:
+def error_response(ctx: RequestContext, error: errors.DomainError, *, basic_auth: bool = False) -> func.HttpResponse:
     status = next((STATUS_BY_ERROR[c] for c in type(error).__mro__ if c in STATUS_BY_ERROR), 400)
     body = envelope(ctx.request_object, error.message, error=error.code)
     if error.details is not None:
@@ -135,7 +135,7 @@ def error_response(ctx: RequestContext, error: errors.DomainError) -> func.HttpR
     if isinstance(error, errors.TooManyRequests):
         headers["Retry-After"] = str(error.retry_after_seconds)
     if isinstance(error, errors.Unauthenticated):
-        headers["WWW-Authenticate"] = 'Bearer realm="api"'
+        headers["WWW-Authenticate"] = 'Basic realm="api"' if basic_auth else 'Bearer realm="api"'
     return json_response(body, status, headers)
 
 
@@ -155,11 +155,13 @@ def check_request_size(req: func.HttpRequest) -> None:
         raise errors.HeadersTooLarge()
 
 
-def parse_body(req: func.HttpRequest, model: type[BaseModel]) -> tuple[Any, BaseModel]:
-    """Decode and validate a JSON body; return the raw object (for the envelope) and the model.
+def parse_body(ctx: RequestContext, model: type[BaseModel]) -> BaseModel:
+    """Decode and validate a JSON body into the model. The raw object goes into
+    `ctx.request_object` before validation, so a refusal echoes it too (redacted).
 
     The size cap is checked on the declared length first, so a huge body is refused
     before anything looks at it."""
+    req = ctx.request
     limit = services().settings.max_json_body_bytes
     declared = req.headers.get("content-length") or "0"
     if (declared.isdigit() and int(declared) > limit) or len(req.get_body()) > limit:
@@ -172,7 +174,8 @@ def parse_body(req: func.HttpRequest, model: type[BaseModel]) -> tuple[Any, Base
         raw = json.loads(raw_body or b"{}")
     except (ValueError, UnicodeDecodeError):
         raise errors.InvalidInput("The body is not valid JSON.", code="invalid_json") from None
-    return raw, validate(model, raw, "Some fields are not valid.")
+    ctx.request_object = raw
+    return validate(model, raw, "Some fields are not valid.")
 
 
 def validate(model: type[BaseModel], raw: Any, message: str) -> BaseModel:
@@ -263,13 +266,9 @@ def api(
                     ctx.query = validate(query, dict(req.params), "Some query parameters are not valid.")
                 if auth or role:
                     ctx.session = authenticate(req, role=role, allow_expired_password=allow_expired_password)
-                if body is None:
-                    reply = handler(ctx)
-                else:
-                    ctx.request_object, model = parse_body(req, body)
-                    reply = handler(ctx, model)
+                reply = handler(ctx) if body is None else handler(ctx, parse_body(ctx, body))
             except errors.DomainError as error:
-                return error_response(ctx, error)
+                return error_response(ctx, error, basic_auth=basic_auth)
             except Exception as error:
                 if storage_failure(error):
                     log.warning("storage unavailable (%s) request=%s", type(error).__name__, ctx.request_id)

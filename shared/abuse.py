@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -142,10 +143,11 @@ class AccountPauses:
 
 
 class AbuseGuard:
-    def __init__(self, limiter: RateLimiter, pauses: AccountPauses, limits: Limits):
+    def __init__(self, limiter: RateLimiter, pauses: AccountPauses, limits: Limits, pool: Executor):
         self._limiter = limiter
         self._pauses = pauses
         self.limits = limits
+        self._pool = pool  # leaf calls only: nothing run here submits to the pool again
 
     # -- cleanup
 
@@ -166,14 +168,20 @@ class AbuseGuard:
     def resend(self, ip: str) -> None:
         self._limiter.consume(self.limits.resend_ip, ip)
 
-    def issuance(self, user_id: str, ip: str) -> None:
+    def check_issuance(self, user_id: str, client: str) -> None:
+        """Before issuing. Counted after (`issued`), alongside the other writes: a burst of
+        concurrent requests may overshoot by its size, which this cost limit tolerates."""
         run_parallel(
+            self._pool,
             lambda: self._limiter.check(self.limits.issue_user, user_id),
-            lambda: self._limiter.check(self.limits.issue_ip, ip),
+            lambda: self._limiter.check(self.limits.issue_ip, client),
         )
+
+    def issued(self, user_id: str, client: str) -> None:
         run_parallel(
+            self._pool,
             lambda: self._limiter.hit(self.limits.issue_user, user_id),
-            lambda: self._limiter.hit(self.limits.issue_ip, ip),
+            lambda: self._limiter.hit(self.limits.issue_ip, client),
         )
 
     # -- logins: counted on failure
@@ -184,6 +192,7 @@ class AbuseGuard:
     def check_login(self, ip: str, email: str) -> None:
         """Before the password is checked: 429 while this source or the account is held back."""
         _, _, until = run_parallel(
+            self._pool,
             lambda: self._limiter.check(self.limits.login_ip, ip),
             lambda: self._limiter.check(self.limits.login_ip_account, f"{ip}|{email}"),
             lambda: self._pauses.paused_until(self._pause_partition(email)),
@@ -195,6 +204,7 @@ class AbuseGuard:
         """Count a failed login; True when it started a pause of the account."""
         account = self._account_key(email)
         _, _, account_failures = run_parallel(
+            self._pool,
             lambda: self._limiter.hit(self.limits.login_ip, ip),
             lambda: self._limiter.hit(self.limits.login_ip_account, f"{ip}|{email}"),
             lambda: self._limiter.hit(self.limits.login_account, account),
@@ -217,9 +227,10 @@ class AbuseGuard:
         the resource's attempts or this source's failures are spent (the per-source
         allowance tightens while the global failure budget is spent)."""
         (global_count, _), (ip_count, ip_window_end), resource_attempts = run_parallel(
+            self._pool,
             lambda: self._limiter.count(self.limits.redeem_global, GLOBAL),
             lambda: self._limiter.count(self.limits.redeem_ip, ip),
-            lambda: self._limiter.hit(self.limits.redeem_resource, resource_id),
+            lambda: self._limiter.attempt(self.limits.redeem_resource, resource_id),
         )
         spent = global_count >= self.limits.redeem_global.limit
         ip_limit = self.limits.redeem_ip_tight if spent else self.limits.redeem_ip
@@ -231,6 +242,7 @@ class AbuseGuard:
 
     def redemption_failed(self, ip: str) -> None:
         run_parallel(
+            self._pool,
             lambda: self._limiter.hit(self.limits.redeem_global, GLOBAL),
             lambda: self._limiter.hit(self.limits.redeem_ip, ip),
         )

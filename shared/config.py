@@ -142,7 +142,7 @@ class Settings(BaseSettings):
     # sources guessing at once cannot overshoot it
     limit_redeem_attempts_per_resource: RateSpec = "10/5m"
     limit_redeem_failures_global: RateSpec = "2000/5m"
-    max_active_codes_per_resource: int = Field(default=3, ge=1, le=100)
+    max_active_codes_per_resource: int = Field(default=3, ge=1, le=1_000_000)
 
     @model_validator(mode="before")
     @classmethod

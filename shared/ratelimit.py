@@ -18,6 +18,7 @@ import time
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
@@ -122,6 +123,22 @@ class RateLimiter:
             except (ResourceModifiedError, ResourceNotFoundError):
                 continue  # another instance counted first: read again
         raise errors.TooManyRequests(self.seconds_until(counter.ends))
+
+    def attempt(self, limit: Limit, key: str) -> int:
+        """Record one attempt as a row of its own, then count the window's rows: no
+        contention between racers, and the n-th recorded attempt always sees at least n,
+        so at most `limit.limit` attempts ever see a count within the limit."""
+        counter = self._counter(limit, key)
+        self._table.create_entity(
+            {"PartitionKey": counter.partition, "RowKey": f"{counter.row}:{secrets.token_hex(8)}", "count": 1}
+        )
+        rows = self._table.query_entities(
+            "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+            parameters={"pk": counter.partition, "low": f"{counter.row}:", "high": f"{counter.row};"},
+            select=["RowKey"],
+            results_per_page=min(limit.limit + 1, 1000),  # the service's page limit
+        )
+        return sum(1 for _ in islice(rows, limit.limit + 1))
 
     def consume(self, limit: Limit, key: str) -> None:
         """Check, then count: for limits on every attempt (not only failures)."""

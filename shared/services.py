@@ -82,12 +82,13 @@ class Services:
             cap=timedelta(seconds=self.settings.account_pause_max_seconds),
         )
         limiter = RateLimiter(table, self.keys, self.clock)
-        return AbuseGuard(limiter, pauses, Limits.from_settings(self.settings))
+        return AbuseGuard(limiter, pauses, Limits.from_settings(self.settings), self.pool)
 
     @cached_property
     def pool(self) -> ThreadPoolExecutor:
-        """A small shared pool for storage calls a use case makes side by side."""
-        return ThreadPoolExecutor(max_workers=32, thread_name_prefix="storage-io")
+        """The process's pool for storage calls a use case makes side by side. Only leaf
+        calls run on it (none waits on the pool itself), so it cannot starve."""
+        return ThreadPoolExecutor(max_workers=128, thread_name_prefix="storage-io")
 
     @cached_property
     def resources(self) -> ResourceStore:
@@ -124,6 +125,8 @@ class Services:
             self.clock,
             self.pool,
             default_ttl=timedelta(seconds=self.settings.code_ttl_seconds),
+            max_active_per_resource=self.settings.max_active_codes_per_resource,
+            limiter=self.abuse,
         )
 
     @cached_property

@@ -32,7 +32,20 @@ def app_settings_for(connection_string: str) -> dict[str, str]:
         "COOKIE_SECURE": "false",  # the pages are served over http://127.0.0.1 in tests
         # the local host rewrites /admin to the console's /console, as Front Door does in Azure
         "DEVHOST_EDGE_REWRITES": "/admin=/console",
+        # Codes: tests race many guests over one resource from one address, so the code
+        # limits are generous here; the abuse tests set the real ones explicitly.
+        **GENEROUS_CODE_LIMITS,
     }
+
+
+GENEROUS_CODE_LIMITS = {
+    "LIMIT_ISSUE_PER_USER": "1000000/1h",
+    "LIMIT_ISSUE_PER_IP": "1000000/1h",
+    "LIMIT_REDEEM_ATTEMPTS_PER_RESOURCE": "1000000/5m",
+    "LIMIT_REDEEM_FAILURES_PER_IP": "1000000/10m",
+    "LIMIT_REDEEM_FAILURES_GLOBAL": "1000000/5m",
+    "MAX_ACTIVE_CODES_PER_RESOURCE": "100000",
+}
 
 
 @pytest.fixture(scope="session")

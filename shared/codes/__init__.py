@@ -2,11 +2,12 @@
 expiry index) and service (issue, redeem, list, revoke, purge)."""
 
 from shared.codes.models import AccessCode, CodeRejected, CodeState, IssuedCode, Redemption, RejectReason
-from shared.codes.service import CodeService, IssuerDirectory, NoLimits, RedemptionLimiter
+from shared.codes.service import CodeLimits, CodeService, IssuerDirectory, NoLimits
 from shared.codes.store import CodeStore
 
 __all__ = [
     "AccessCode",
+    "CodeLimits",
     "CodeRejected",
     "CodeService",
     "CodeState",
@@ -15,6 +16,5 @@ __all__ = [
     "IssuerDirectory",
     "NoLimits",
     "Redemption",
-    "RedemptionLimiter",
     "RejectReason",
 ]

@@ -53,20 +53,30 @@ class IssuerDirectory(Protocol):
     def is_active(self, user_id: str) -> bool: ...
 
 
-class RedemptionLimiter(Protocol):
-    """The hook for brute-force limits around redemption (failed tries per client, per
-    resource, a global budget). `before` may raise errors.TooManyRequests."""
+class CodeLimits(Protocol):
+    """Abuse limits around codes (shared/abuse.AbuseGuard). `client` is the guest's or
+    issuer's keyed client hash; the methods may raise errors.TooManyRequests."""
 
-    def before(self, client: str, resource_id: str) -> None: ...
+    def check_issuance(self, user_id: str, client: str) -> None: ...
 
-    def failed(self, client: str, resource_id: str, reason: RejectReason) -> None: ...
+    def issued(self, user_id: str, client: str) -> None: ...
+
+    def reserve_redemption(self, client: str, resource_id: str) -> None: ...
+
+    def redemption_failed(self, client: str) -> None: ...
 
 
 class NoLimits:
-    def before(self, client: str, resource_id: str) -> None:
+    def check_issuance(self, user_id: str, client: str) -> None:
         return None
 
-    def failed(self, client: str, resource_id: str, reason: RejectReason) -> None:
+    def issued(self, user_id: str, client: str) -> None:
+        return None
+
+    def reserve_redemption(self, client: str, resource_id: str) -> None:
+        return None
+
+    def redemption_failed(self, client: str) -> None:
         return None
 
 
@@ -83,7 +93,8 @@ class CodeService:
         pool: Executor,
         *,
         default_ttl: timedelta,
-        limiter: RedemptionLimiter | None = None,
+        max_active_per_resource: int,
+        limiter: CodeLimits | None = None,
         generate: Callable[[], str] = new_code,
     ):
         self._store = store
@@ -95,14 +106,27 @@ class CodeService:
         self._clock = clock
         self._pool = pool
         self._default_ttl = default_ttl
+        self._max_active_per_resource = max_active_per_resource
         self._limiter = limiter or NoLimits()
         self._generate = generate  # randomness comes in here: tests shrink the code space
 
     # --- issue ------------------------------------------------------------------------
 
-    def issue(self, issuer_id: str, resource_id: str, ttl: timedelta | None = None, *, request_id=None) -> IssuedCode:
-        """A new code for one of the issuer's resources; the value is returned only here."""
-        resource = self._resources.owned(issuer_id, resource_id)
+    def issue(
+        self, issuer_id: str, resource_id: str, ttl: timedelta | None = None, *, client: str = "", request_id=None
+    ) -> IssuedCode:
+        """A new code for one of the issuer's resources; the value is returned only here.
+        At most `max_active_per_resource` codes of a resource are active at once (the
+        brute-force figures rely on it)."""
+        resource_read = self._pool.submit(self._resources.owned, issuer_id, resource_id)
+        active_read = self._pool.submit(self._active_codes_of, issuer_id, resource_id)
+        self._limiter.check_issuance(issuer_id, client)
+        resource = resource_read.result()
+        if active_read.result() >= self._max_active_per_resource:
+            raise errors.Conflict(
+                f"This resource already has {self._max_active_per_resource} active codes; revoke one or wait.",
+                code="too_many_active_codes",
+            )
         now = self._clock.now()
         code_id = new_code_id()
         expires_at = now + (ttl or self._default_ttl)
@@ -121,9 +145,10 @@ class CodeService:
             )
             self._store.register_expiry(code)
             if self._claim(code) and self._unique_across_keys(code, value):
-                # the owner row and the audit line side by side: one round trip, not two
+                # the owner row, the audit line and the limit counters side by side
                 owner_row = self._pool.submit(self._store.add_owner_row, code)
-                self._audit.record(
+                audited = self._pool.submit(
+                    self._audit.record,
                     "issue",
                     "ok",
                     actor=issuer_id,
@@ -132,9 +157,16 @@ class CodeService:
                     request_id=request_id,
                     details={"attempts": attempt, "ttlSeconds": int((expires_at - now).total_seconds())},
                 )
+                self._limiter.issued(issuer_id, client)
                 owner_row.result()
+                audited.result()
                 return IssuedCode(value, code_id, resource.resource_id, expires_at, attempts=attempt)
         raise errors.StorageUnavailable("Could not find a free code; try again.")
+
+    def _active_codes_of(self, issuer_id: str, resource_id: str) -> int:
+        now = self._clock.now()
+        rows = self._store.owner_rows(issuer_id, resource_id=resource_id, live_at=now)
+        return sum(1 for row in rows if row.state_at(now) is CodeState.ACTIVE)
 
     def _claim(self, code: AccessCode) -> bool:
         """Insert the row; on a collision take over the row only if its code is dead."""
@@ -166,15 +198,27 @@ class CodeService:
 
     def redeem(self, resource_id: str, typed_code: str, *, client: str, request_id: str | None = None) -> Redemption:
         """Redeem a code for a resource, at most once. `client` is how the guest appears
-        in the audit (and to the limiter): a keyed hash of the address."""
-        self._limiter.before(client, resource_id)
+        in the audit (and to the limits): a keyed hash of the address."""
+        value = normalise(typed_code)
+        # one round trip for the independent reads: the code row, the resource with its
+        # issuer's status, and the limit counters (the attempt counts before any answer)
+        candidates = self._keys.candidates(HASH_PURPOSE, value) if value else []
+        code_reads = [self._pool.submit(self._store.exists, candidate) for candidate in candidates]
+        resource_read = self._pool.submit(self._resource_with_issuer_status, resource_id)
+        self._limiter.reserve_redemption(client, resource_id)
         try:
-            return self._redeem(resource_id, typed_code, client=client, request_id=request_id)
-        except CodeRejected as rejected:
-            self._limiter.failed(client, resource_id, rejected.reason)
+            return self._redeem(resource_id, code_reads, resource_read, client=client, request_id=request_id)
+        except CodeRejected:
+            self._limiter.redemption_failed(client)
             raise
 
-    def _redeem(self, resource_id: str, typed_code: str, *, client: str, request_id: str | None) -> Redemption:
+    def _resource_with_issuer_status(self, resource_id: str):
+        resource = self._resources.get(resource_id)
+        return resource, resource is not None and self._issuers.is_active(resource.owner_id)
+
+    def _redeem(
+        self, resource_id: str, code_reads, resource_read, *, client: str, request_id: str | None
+    ) -> Redemption:
         def reject(reason: RejectReason, code: AccessCode | None = None) -> CodeRejected:
             self._audit.record(
                 "redeem",
@@ -188,13 +232,10 @@ class CodeService:
             )
             return CodeRejected(reason)
 
-        value = normalise(typed_code)
-        if value is None:
+        if not code_reads:
             raise reject(RejectReason.MALFORMED)
-        # the resource and the code in parallel: one round trip for both
-        resource_read = self._pool.submit(self._resources.get, resource_id)
-        stored = self._store.find(self._keys.candidates(HASH_PURPOSE, value))
-        resource = resource_read.result()
+        stored = next((read.result() for read in code_reads if read.result() is not None), None)
+        resource, issuer_active = resource_read.result()
         if stored is None:
             raise reject(RejectReason.UNKNOWN)
         code = stored.code
@@ -209,22 +250,32 @@ class CodeService:
             raise reject(RejectReason.EXPIRED, code)
         if resource is None or resource.owner_id != code.issuer_id:
             raise reject(RejectReason.RESOURCE_MISSING, code)
-        if not self._issuers.is_active(code.issuer_id):
+        if not issuer_active:
             raise reject(RejectReason.ISSUER_INACTIVE, code)
-        if not self._store.transition(stored, state=CodeState.REDEEMED.value, redeemedAt=now, redeemedBy=client):
+        redeemed = self._store.transition(stored, state=CodeState.REDEEMED.value, redeemedAt=now, redeemedBy=client)
+        if redeemed is None:
             raise reject(self._lost_race_reason(code), code)
         download_url, download_expires_at = self._signer.url(
             self._resources.container_name, resource.resource_id, resource.name, resource.content_type
         )
-        self._audit.record(
-            "redeem",
-            "ok",
-            actor=client,
-            user_id=code.issuer_id,
-            code_id=code.code_id,
-            resource_id=resource.resource_id,
-            request_id=request_id,
-        )
+        mirrored = self._pool.submit(self._store.mirror_state, code, CodeState.REDEEMED, now)
+        try:
+            self._audit.record(
+                "redeem",
+                "ok",
+                actor=client,
+                user_id=code.issuer_id,
+                code_id=code.code_id,
+                resource_id=resource.resource_id,
+                request_id=request_id,
+            )
+        except Exception:
+            # Nothing is acknowledged without its audit line: give the code back (if the
+            # row is still as we left it) so the guest can try again once storage answers.
+            self._store.transition(redeemed, state=CodeState.ACTIVE.value, redeemedAt=None, redeemedBy=None)
+            self._store.mirror_state(code, CodeState.ACTIVE, now)
+            raise
+        mirrored.result()
         return Redemption(resource.resource_id, download_url, download_expires_at, code.code_id)
 
     def _lost_race_reason(self, code: AccessCode) -> RejectReason:
@@ -269,7 +320,7 @@ class CodeService:
                 return stored.code.view(now)
             if state is not CodeState.ACTIVE:
                 raise errors.Conflict(f"The code is {state.value}; it cannot be revoked.", code="code_not_active")
-            if self._store.transition(stored, state=CodeState.REVOKED.value, revokedAt=now):
+            if self._store.transition(stored, state=CodeState.REVOKED.value, revokedAt=now) is not None:
                 self._store.mirror_state(stored.code, CodeState.REVOKED, now)
                 self._audit.record(
                     "revoke",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from concurrent.futures import Executor
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from azure.core import MatchConditions
@@ -180,16 +180,17 @@ class CodeStore:
     def read(self, code_hash: str, key_id: str) -> StoredCode | None:
         return self.exists(KeyedHash(key_id, code_hash))
 
-    def transition(self, stored: StoredCode, **changes) -> bool:
-        """Merge `changes` into the row only if it is unchanged since it was read."""
+    def transition(self, stored: StoredCode, **changes) -> StoredCode | None:
+        """Merge `changes` into the row only if it is unchanged since it was read; the
+        row as it is now (with its new ETag), or None when another writer came first."""
         entity = {"PartitionKey": code_partition(stored.code.code_hash), "RowKey": stored.code.key_id, **changes}
         try:
-            self._table.update_entity(
+            metadata = self._table.update_entity(
                 entity, mode=UpdateMode.MERGE, etag=stored.etag, match_condition=MatchConditions.IfNotModified
             )
-            return True
         except (ResourceModifiedError, ResourceNotFoundError):
-            return False
+            return None
+        return replace(stored, etag=metadata["etag"])
 
     def owner_row(self, issuer_id: str, code_id: str) -> AccessCode | None:
         try:
@@ -197,9 +198,17 @@ class CodeStore:
         except ResourceNotFoundError:
             return None
 
-    def owner_rows(self, issuer_id: str) -> list[AccessCode]:
-        rows = self._table.query_entities("PartitionKey eq @pk", parameters={"pk": owner_partition(issuer_id)})
-        return [_owner_view(row) for row in rows]
+    def owner_rows(
+        self, issuer_id: str, *, resource_id: str | None = None, live_at: datetime | None = None
+    ) -> list[AccessCode]:
+        """The issuer's codes (their own partition), optionally only one resource's codes
+        that had not expired at `live_at`."""
+        query, parameters = "PartitionKey eq @pk", {"pk": owner_partition(issuer_id)}
+        if resource_id is not None:
+            query, parameters["rid"] = query + " and resourceId eq @rid", resource_id
+        if live_at is not None:
+            query, parameters["now"] = query + " and expiresAt gt @now", live_at
+        return [_owner_view(row) for row in self._table.query_entities(query, parameters=parameters)]
 
     def mirror_state(self, code: AccessCode, state: CodeState, at: datetime) -> None:
         field = {CodeState.REVOKED: "revokedAt", CodeState.REDEEMED: "redeemedAt"}.get(state)

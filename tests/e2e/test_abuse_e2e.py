@@ -212,13 +212,16 @@ def test_resending_activation_for_an_unknown_address_answers_like_for_a_known_on
     }
 
 
-def median_seconds(call, runs: int = 7) -> float:
-    durations = []
+def medians(first, second, runs: int = 7) -> tuple[float, float]:
+    """Median seconds of each call, the two taking turns so that load on the machine
+    weighs on both alike."""
+    durations: tuple[list[float], list[float]] = ([], [])
     for _ in range(runs):
-        started = time.perf_counter()
-        call()
-        durations.append(time.perf_counter() - started)
-    return statistics.median(durations)
+        for call, into in ((first, durations[0]), (second, durations[1])):
+            started = time.perf_counter()
+            call()
+            into.append(time.perf_counter() - started)
+    return statistics.median(durations[0]), statistics.median(durations[1])
 
 
 def same_time_class(a: float, b: float, factor: float = 2.0) -> bool:
@@ -255,7 +258,7 @@ def test_unknown_and_known_accounts_are_answered_in_the_same_time_class(edge_hos
         ),
     }
     for name, (unknown_side, known_side) in pairs.items():
-        unknown_median, known_median = median_seconds(unknown_side), median_seconds(known_side)
+        unknown_median, known_median = medians(unknown_side, known_side)
         assert same_time_class(unknown_median, known_median), (name, unknown_median, known_median)
 
 
@@ -274,7 +277,7 @@ def test_one_source_is_throttled_on_an_account_with_retry_after_while_the_owner_
         assert login(edge_host, owner, f"guess-{n}", f"198.51.100.{n}, {attacker}").status_code == 401
     refused = login(edge_host, owner, "one-more-guess", attacker)
     assert refused.status_code == 429
-    assert refused.json()["error"] == "too_many_requests"
+    assert refused.json()["error"] == "rate_limited"
     window = limit_from("login", settings.limit_login_failures_per_ip_and_account).window.total_seconds()
     assert 1 <= int(refused.headers["retry-after"]) <= window
     assert login(edge_host, owner, PASSWORD, attacker).status_code == 429  # even the right password, from there

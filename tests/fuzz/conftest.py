@@ -9,6 +9,7 @@ The number of cases sent per operation is printed at the end of the run.
 
 from __future__ import annotations
 
+import base64
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -81,7 +82,14 @@ def _user(svc: Services, email: str, *, role: str, active: bool):
 @pytest.fixture(scope="package")
 def fuzz_target(settings, app_settings_values, tmp_path_factory) -> Iterator[FuzzTarget]:
     with Azurite.on_free_ports() as storage:
-        values = {**app_settings_values, "AzureWebJobsStorage": storage.connection_string, **GENEROUS_LIMITS}
+        values = {
+            **app_settings_values,
+            "AzureWebJobsStorage": storage.connection_string,
+            # behind one more proxy, as behind Front Door: the fuzzed X-Forwarded-For entry
+            # is taken as the client's address
+            "TRUSTED_PROXY_COUNT": "2",
+            **GENEROUS_LIMITS,
+        }
         svc = Services(settings.model_copy(update={"storage_connection_string": SecretStr(storage.connection_string)}))
         svc.storage.ensure_created()
         user = _user(svc, "fuzz.user@example.com", role="user", active=True)
@@ -105,11 +113,43 @@ REFUSALS = [400, 401, 403, 404, 405, 406, 409, 413, 414, 415, 422, 429, 431]
 CONFIG = {"checks": {"negative_data_rejection": {"expected-statuses": REFUSALS}}}
 
 
+def credentials(target: FuzzTarget, case) -> dict[str, str]:
+    """Headers for the security schemes the operation declares."""
+    schemes = {name for requirement in case.operation.definition.raw.get("security", []) for name in requirement}
+    headers: dict[str, str] = {}
+    if "bearer" in schemes:
+        if case.operation.path.startswith("/api/admin/"):
+            token = target.admin_token
+        elif case.operation.label == "DELETE /api/sessions/current":
+            token = target.fresh_token()  # logging out ends the session it uses
+        else:
+            token = target.user_token
+        headers["authorization"] = f"Bearer {token}"
+    if "basic" in schemes:
+        pair = f"{target.pending_email}:{PASSWORD}".encode()
+        headers["authorization"] = "Basic " + base64.b64encode(pair).decode()
+    if "functionKey" in schemes:
+        headers["x-functions-key"] = target.host.function_key
+    return headers
+
+
 @pytest.fixture(scope="package")
 def fuzz_schema(fuzz_target: FuzzTarget):
-    return schemathesis.openapi.from_url(
+    schema = schemathesis.openapi.from_url(
         f"{fuzz_target.host.url}/api/openapi.json", config=SchemathesisConfig.from_dict(CONFIG)
     )
+
+    @schema.auth(refresh_interval=None)
+    class Credentials:
+        """Every case carries valid credentials, so it reaches the handler."""
+
+        def get(self, case, context) -> FuzzTarget:
+            return fuzz_target
+
+        def set(self, case, target: FuzzTarget, context) -> None:
+            case.headers = {**(case.headers or {}), **credentials(target, case)}
+
+    return schema
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

@@ -5,6 +5,8 @@ import secrets
 import pytest
 
 from shared import errors
+from shared.codes import CodeRejected
+from tests.integration.codes_support import add_resource, add_user
 
 
 def an_ip() -> str:
@@ -113,3 +115,31 @@ def test_a_spent_global_budget_tightens_the_per_ip_allowance(make_services):
     guard.redemption_failed(ip)
     with pytest.raises(errors.TooManyRequests):
         guard.reserve_redemption(ip, a_resource())
+
+
+def _owner_with_resource(svc):
+    return add_resource(svc, add_user(svc))
+
+
+def test_a_resource_takes_at_most_the_configured_number_of_active_codes(make_services):
+    svc = make_services(max_active_codes_per_resource=3)
+    resource = _owner_with_resource(svc)
+    for _ in range(3):
+        svc.codes.issue(resource.owner_id, resource.resource_id)
+    with pytest.raises(errors.Conflict) as refused:
+        svc.codes.issue(resource.owner_id, resource.resource_id)
+    assert refused.value.code == "too_many_active_codes"
+
+
+def test_redeeming_through_the_service_stops_at_the_resource_attempt_budget(make_services):
+    svc = make_services(limit_redeem_attempts_per_resource="3/5m")
+    resource = _owner_with_resource(svc)
+    issued = svc.codes.issue(resource.owner_id, resource.resource_id)
+    wrong = "000000" if issued.code != "000000" else "111111"
+    for n in range(3):
+        with pytest.raises(CodeRejected):
+            svc.codes.redeem(resource.resource_id, wrong, client=f"ip:test{n}")
+    with pytest.raises(errors.TooManyRequests):
+        svc.codes.redeem(resource.resource_id, issued.code, client="ip:owner")
+    # the stranger's guesses paused redemption, but the owner's code is not burned
+    assert svc.codes.list(resource.owner_id)[0]["state"] == "active"
