@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 JOB = "cleanup"
 # What a purge function takes: the bucket's index rows of its kind; returns how many it handled.
 Purge = Callable[[list[dict]], int]
+# What a sweep function takes: a bucket that ended; it deletes that bucket's own
+# partitions (data stored by expiry bucket, with no index rows) and returns how many rows.
+Sweep = Callable[[str], int]
 
 
 class Cleanup:
@@ -40,11 +43,13 @@ class Cleanup:
         clock: Clock,
         *,
         lookback: timedelta,
+        sweeps: Mapping[str, Sweep] | None = None,
         max_buckets_per_run: int = 12 * 24 * 7,
     ):
         self._expiry = expiry
         self._jobs = jobs
         self._purges = purges
+        self._sweeps = sweeps or {}
         self._clock = clock
         self._lookback = lookback
         self._max_buckets = max_buckets_per_run
@@ -87,3 +92,5 @@ class Cleanup:
             handled.extend(row["RowKey"] for row in kind_rows)
         deleted = self._expiry.delete(bucket, handled)
         run.counts["indexRows"] = run.counts.get("indexRows", 0) + deleted
+        for kind, sweep in self._sweeps.items():
+            run.counts[kind] = run.counts.get(kind, 0) + sweep(bucket)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property, lru_cache
 
-from shared.abuse import AbuseGuard, AccountPauses, Limits
+from shared.abuse import PAUSE_KIND, AbuseGuard, AccountPauses, Limits
 from shared.accounts.activation import ActivationStore
 from shared.accounts.passwords import PasswordHasher
 from shared.accounts.service import AccountService, InitialAdmin
@@ -152,13 +152,17 @@ class Services:
             "code": self.codes.purge,
             "session": self.sessions.purge,
             "activation": self.activations.purge,
+            PAUSE_KIND: self.abuse.purge_pauses,
         }
+        # What lives in partitions of its own expiry bucket and goes whole.
+        sweeps = {"ratelimit": self.abuse.sweep_counters}
         return Cleanup(
             self.expiry,
             self.jobs,
             purges,
             self.clock,
             lookback=timedelta(hours=self.settings.cleanup_lookback_hours),
+            sweeps=sweeps,
         )
 
     @cached_property

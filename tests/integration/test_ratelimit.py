@@ -67,3 +67,16 @@ def test_counters_store_no_raw_key(limiter, svc, clock):
     limiter.hit(limit, key)
     rows = list(svc.storage.table("ratelimits").query_entities("RowKey ge 'test-raw:' and RowKey lt 'test-raw;'"))
     assert rows and not any(key in row["RowKey"] or key in row["PartitionKey"] for row in rows)
+
+
+def test_the_cleanup_job_sweeps_rate_limit_counters_of_ended_buckets(make_services, clock):
+    svc = make_services()
+    limit = Limit("test-cleanup-sweep", limit=5, window=timedelta(minutes=5))
+    limiter = RateLimiter(svc.storage.table("ratelimits"), svc.keys, svc.clock)
+    key = unique_key()
+    limiter.hit(limit, key)
+    clock.advance(minutes=15)
+    run = svc.cleanup.run()
+    assert run.counts.get("ratelimit", 0) >= 1
+    clock.advance(minutes=-15)
+    assert limiter.count(limit, key)[0] == 0
