@@ -30,23 +30,12 @@ class Seeder:
 
     def user(self, email: str | None = None, *, with_session: bool = True, with_resource: bool = True) -> SeededUser:
         from shared.accounts.emails import parse_email
-        from shared.accounts.users import User, new_user_id
+        from shared.accounts.users import User
 
         svc = self._services
         address = parse_email(email or f"bench-{secrets.token_hex(8)}@example.com")
         now = datetime.now(UTC)
-        user = User(
-            user_id=new_user_id(),
-            email=address.display,
-            email_key=address.key,
-            email_hash=address.key_hash,
-            role="user",
-            status="active",
-            password_hash=self.password_hash,
-            password_changed_at=now,
-            created_at=now,
-            activated_at=now,
-        )
+        user = User.new(address, role="user", status="active", password_hash=self.password_hash, now=now)
         if not svc.users.create(user):
             raise RuntimeError("seeded address taken")
         token = svc.sessions.create(user.user_id, user.role)[0] if with_session else ""

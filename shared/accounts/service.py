@@ -23,7 +23,7 @@ from shared.accounts import mails, passwords
 from shared.accounts.activation import ActivationStore, Check
 from shared.accounts.emails import EmailAddress, InvalidEmail, parse_email
 from shared.accounts.passwords import PasswordHasher, Verdict
-from shared.accounts.users import Role, User, UserStore, new_user_id
+from shared.accounts.users import Role, User, UserStore
 from shared.audit import AuditLog
 from shared.clock import Clock
 from shared.mail.outbox import Outbox
@@ -125,17 +125,7 @@ class AccountService:
             password, address.display, event="register", actor=self._guest(client_ip), request_id=request_id
         )
         now = self._clock.now()
-        user = User(
-            user_id=new_user_id(),
-            email=address.display,
-            email_key=address.key,
-            email_hash=address.key_hash,
-            role="user",
-            status="pending",
-            password_hash=self._hasher.hash(password),
-            password_changed_at=now,
-            created_at=now,
-        )
+        user = User.new(address, role="user", status="pending", password_hash=self._hasher.hash(password), now=now)
         if self.users.create(user):
             self._send_code(user)
             self._audit.record(
@@ -320,17 +310,8 @@ class AccountService:
             admin = self._initial_admin
             address = parse_email(admin.email)
             now = self._clock.now()
-            user = User(
-                user_id=new_user_id(),
-                email=address.display,
-                email_key=address.key,
-                email_hash=address.key_hash,
-                role="admin",
-                status="active",
-                password_hash=self._hasher.hash(admin.password),
-                password_changed_at=now,
-                created_at=now,
-                activated_at=now,
+            user = User.new(
+                address, role="admin", status="active", password_hash=self._hasher.hash(admin.password), now=now
             )
             if self.users.create(user):
                 self._audit.record("admin_bootstrap", "ok", actor="settings", user_id=user.user_id)

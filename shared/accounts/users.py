@@ -51,6 +51,22 @@ class User:
     def active(self) -> bool:
         return self.status == "active"
 
+    @classmethod
+    def new(cls, address, *, role: Role, status: Status, password_hash: str, now: datetime) -> User:
+        """A user not stored yet, with a fresh id; `address` is a parsed EmailAddress."""
+        return cls(
+            user_id=new_user_id(),
+            email=address.display,
+            email_key=address.key,
+            email_hash=address.key_hash,
+            role=role,
+            status=status,
+            password_hash=password_hash,
+            password_changed_at=now,
+            created_at=now,
+            activated_at=now if status == "active" else None,
+        )
+
 
 def _entity(user: User) -> dict:
     entity = {
