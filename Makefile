@@ -4,7 +4,7 @@
 #   make lint   ruff check + ruff format --check
 #   make screenshots  docs/screenshots/*.png for the README (a real browser)
 #   make bench  benchmarks and fault tests: Azurite, the local host, targets PASS/FAIL (~20 min)
-#   make fuzz   schemathesis against the local host from /api/openapi.json (~10 min)
+#   make fuzz   schemathesis against the local host from /api/openapi.json (~6 min)
 #   make clean  remove the venv, node_modules, Azurite data and caches
 
 PYTHON ?= python3.11

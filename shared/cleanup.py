@@ -93,4 +93,5 @@ class Cleanup:
         deleted = self._expiry.delete(bucket, handled)
         run.counts["indexRows"] = run.counts.get("indexRows", 0) + deleted
         for kind, sweep in self._sweeps.items():
-            run.counts[kind] = run.counts.get(kind, 0) + sweep(bucket)
+            if swept := sweep(bucket):
+                run.counts[kind] = run.counts.get(kind, 0) + swept
