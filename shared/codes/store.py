@@ -168,15 +168,6 @@ class CodeStore:
 
     # --- redeeming and revoking ------------------------------------------------------
 
-    def find(self, candidates: list[KeyedHash]) -> StoredCode | None:
-        """The stored code for one of the candidate hashes: a point read per key."""
-        if len(candidates) == 1:
-            return self.exists(candidates[0])
-        for found in self._pool.map(self.exists, candidates):
-            if found is not None:
-                return found
-        return None
-
     def read(self, code_hash: str, key_id: str) -> StoredCode | None:
         return self.exists(KeyedHash(key_id, code_hash))
 
