@@ -3,8 +3,9 @@ rows directly.
 
 Seeding writes the codes engineer's layout straight into storage: per code a code row
 (its own partition), an owner row (the issuer's partition, shared by expired and live
-codes) and an expiry-index row (the expiry bucket's partition). Expired codes expire in
-the past two hours, live ones in the next hour.
+codes) and an expiry-index row (the expiry bucket's partition) carrying the ETag the code
+row's insert returned, as issuing writes it. Expired codes expire in the past two hours,
+live ones in the next hour.
 
 The cleanup runs in this process (the timer function only calls `services().cleanup.run()`)
 with a request hook on its storage clients, so every storage request it makes is counted
@@ -57,12 +58,12 @@ def make_codes(n: int, issuers: list[str], key_id: str, now: datetime, *, expire
     return codes
 
 
-def _index_entity(code: AccessCode) -> dict:
+def _index_entity(code: AccessCode, etag: str) -> dict:
     return {
         "PartitionKey": bucket_of(code.expires_at),
         "RowKey": f"code:{code.code_id}",
         "kind": "code",
-        **index_fields(code),
+        **index_fields(code, etag),
     }
 
 
@@ -74,25 +75,27 @@ def _grouped(entities: list[dict]) -> list[list[dict]]:
 
 
 def seed(storage, codes: list[AccessCode]) -> float:
-    """Write the codes' three rows; returns seconds taken."""
+    """Write the codes' three rows, code rows first (the index rows need their ETags);
+    returns seconds taken."""
     codes_table, expiry_table = storage.table("codes"), storage.table("expiry")
-    units = [("one", code_entity(code)) for code in codes]
-    units += [("codes", batch) for batch in _grouped([owner_entity(code) for code in codes])]
-    units += [("expiry", batch) for batch in _grouped([_index_entity(code) for code in codes])]
 
     def write(unit) -> None:
-        kind, payload = unit
-        if kind == "one":
-            codes_table.create_entity(payload)
-        else:
-            table = codes_table if kind == "codes" else expiry_table
-            table.submit_transaction([("upsert", entity) for entity in payload])
+        table, batch = unit
+        table.submit_transaction([("upsert", entity) for entity in batch])
 
     started = time.perf_counter()
-    done = call_load(write, units, SEED_CONCURRENCY)
-    if done.errors:
-        raise RuntimeError(f"seeding: {done.errors} writes failed: {done.statuses()}")
+    inserted = _all_ok(call_load(codes_table.create_entity, [code_entity(c) for c in codes], SEED_CONCURRENCY))
+    etags = [call.data["etag"] for call in inserted.calls]
+    units = [(codes_table, batch) for batch in _grouped([owner_entity(code) for code in codes])]
+    units += [(expiry_table, b) for b in _grouped([_index_entity(c, e) for c, e in zip(codes, etags, strict=True)])]
+    _all_ok(call_load(write, units, SEED_CONCURRENCY))
     return time.perf_counter() - started
+
+
+def _all_ok(done, what: str = "seeding"):
+    if done.errors:
+        raise RuntimeError(f"{what}: {done.errors} calls failed: {done.statuses()}")
+    return done
 
 
 def floor(storage, codes: list[AccessCode]) -> float:
@@ -112,9 +115,7 @@ def floor(storage, codes: list[AccessCode]) -> float:
             table.submit_transaction([("delete", entity) for entity in payload])
 
     started = time.perf_counter()
-    done = call_load(delete, singles + batches, FLOOR_CONCURRENCY)
-    if done.errors:
-        raise RuntimeError(f"floor: {done.errors} deletes failed: {done.statuses()}")
+    _all_ok(call_load(delete, singles + batches, FLOOR_CONCURRENCY), "floor")
     return time.perf_counter() - started
 
 

@@ -50,6 +50,9 @@ def main() -> None:
             "reserve_redemption (every redemption)": median_ms(
                 lambda n: svc.abuse.reserve_redemption(f"ip:{n}", secrets.token_urlsafe(16))
             ),
+            "reserve_issuance (every issuance)": median_ms(
+                lambda n: svc.abuse.reserve_issuance(f"user-{n}", f"ip:{n}")
+            ),
             "redemption_failed (failures only)": median_ms(lambda n: svc.abuse.redemption_failed(f"ip:{n % 50}")),
             "check_login (every login)": median_ms(lambda n: svc.abuse.check_login(f"ip:{n}", f"u{n}@example.com")),
             "login_failed (failures only)": median_ms(lambda n: svc.abuse.login_failed(f"ip:{n}", f"u{n}@example.com")),

@@ -23,6 +23,7 @@ import hmac
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -87,13 +88,13 @@ def _same(given: str | None, expected: str | None) -> bool:
 
 
 class DevHost:
-    """The ASGI app plus what it needs at run time (limiter, triggers)."""
+    """The ASGI app plus what it needs at run time (worker threads, triggers)."""
 
     def __init__(self, index: FunctionIndex, triggers: Triggers, options: HostOptions):
         self.index = index
         self.triggers = triggers
         self.options = options
-        self.limiter: anyio.CapacityLimiter | None = None
+        self.pool: ThreadPoolExecutor | None = None
         self.app = Starlette(
             routes=[Route("/{path:path}", self.handle, methods=list(ALL_METHODS))],
             lifespan=self.lifespan,
@@ -115,11 +116,14 @@ class DevHost:
 
     @asynccontextmanager
     async def lifespan(self, _app):
-        self.limiter = anyio.CapacityLimiter(self.options.threads)
-        async with anyio.create_task_group() as group:
-            group.start_soon(self.triggers.run, self.limiter)
-            yield
-            group.cancel_scope.cancel()
+        self.pool = ThreadPoolExecutor(self.options.threads, thread_name_prefix="devhost-worker")
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(self.triggers.run, self.pool)
+                yield
+                group.cancel_scope.cancel()
+        finally:
+            self.pool.shutdown(wait=False, cancel_futures=True)
 
     # --- requests ---------------------------------------------------------------------
 
@@ -212,7 +216,7 @@ class DevHost:
             route_params=route_params,
             body=body,
         )
-        result = await function.invoke(http_request, self.limiter)
+        result = await function.invoke(http_request, self.pool)
         return to_response(result)
 
     # --- admin: run a non-HTTP function now ---------------------------------------------
@@ -233,7 +237,7 @@ class DevHost:
         if not isinstance(text, str):
             return envelope(400, 'The body must be {"input": "<string>"}.', "invalid_input")
         try:
-            await self.triggers.fire(name, text, self.limiter)
+            await self.triggers.fire(name, text, self.pool)
         except FunctionNotLoaded as error:
             return envelope(500, f"{name} is not loaded: {error}", "function_not_loaded")
         except FunctionFailed:

@@ -20,6 +20,7 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import Executor
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -86,11 +87,11 @@ class FunctionFailed(Exception):
     """The user function raised (already logged with its traceback)."""
 
 
-async def run_logged(function: Function, argument: object, limiter: anyio.CapacityLimiter) -> None:
+async def run_logged(function: Function, argument: object, pool: Executor) -> None:
     """Run a trigger function and log one line about it; its failure becomes FunctionFailed."""
     started = time.perf_counter()
     try:
-        await function.invoke(argument, limiter)
+        await function.invoke(argument, pool)
     except Exception as error:
         log.exception("Executed %s (Failed, %.0fms)", function.name, (time.perf_counter() - started) * 1000)
         raise FunctionFailed(function.name) from error
@@ -107,7 +108,7 @@ class TimerRunner:
         self.lock = anyio.Lock()
         self.last: datetime | None = None
 
-    async def fire(self, limiter: anyio.CapacityLimiter, *, due: datetime | None = None) -> None:
+    async def fire(self, pool: Executor, *, due: datetime | None = None) -> None:
         async with self.lock:
             now = datetime.now(UTC)
             past_due = due is not None and now - due > timedelta(seconds=1)
@@ -121,19 +122,19 @@ class TimerRunner:
                 schedule={"AdjustForDST": True},
             )
             self.last = now
-            await run_logged(self.function, request, limiter)
+            await run_logged(self.function, request, pool)
 
-    async def run(self, limiter: anyio.CapacityLimiter) -> None:
+    async def run(self, pool: Executor) -> None:
         if self.function.run_on_startup:
-            await self._fire_quietly(limiter)
+            await self._fire_quietly(pool)
         while True:
             due = self.schedule.next_after(datetime.now(UTC))
             await anyio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
-            await self._fire_quietly(limiter, due=due)
+            await self._fire_quietly(pool, due=due)
 
-    async def _fire_quietly(self, limiter: anyio.CapacityLimiter, due: datetime | None = None) -> None:
+    async def _fire_quietly(self, pool: Executor, due: datetime | None = None) -> None:
         try:
-            await self.fire(limiter, due=due)
+            await self.fire(pool, due=due)
         except FunctionFailed:
             pass  # logged; the schedule goes on
         except Exception:  # the schedule goes on
@@ -159,7 +160,7 @@ class QueuePoller:
             self.connection_string, queue_name, connection_timeout=5, read_timeout=20, retry_total=0
         )
 
-    async def run(self, limiter: anyio.CapacityLimiter) -> None:
+    async def run(self, pool: Executor) -> None:
         queue, poison = self._client(self.queue_name), self._client(f"{self.queue_name}-poison")
         delay, failing = MIN_POLLING_INTERVAL, False
         while True:
@@ -176,7 +177,7 @@ class QueuePoller:
                 delay = MIN_POLLING_INTERVAL
                 async with anyio.create_task_group() as group:
                     for message in messages:
-                        group.start_soon(self._process, queue, poison, message, limiter)
+                        group.start_soon(self._process, queue, poison, message, pool)
                 continue
             await anyio.sleep(delay)
             delay = min(delay * 2, max(MIN_POLLING_INTERVAL, self.options.max_polling_interval.total_seconds()))
@@ -189,7 +190,7 @@ class QueuePoller:
         except ResourceNotFoundError:
             return []  # the queue does not exist (yet): nothing to do
 
-    async def _process(self, queue: QueueClient, poison: QueueClient, message, limiter) -> None:
+    async def _process(self, queue: QueueClient, poison: QueueClient, message, pool) -> None:
         try:
             if message.dequeue_count > self.options.max_dequeue_count:
                 await self._to_thread(self._poison, queue, poison, message)
@@ -201,7 +202,7 @@ class QueuePoller:
                 await self._to_thread(self._poison, queue, poison, message)
                 return
             try:
-                await run_logged(self.function, as_queue_message(message, body), limiter)
+                await run_logged(self.function, as_queue_message(message, body), pool)
             except FunctionFailed:
                 if message.dequeue_count >= self.options.max_dequeue_count:
                     await self._to_thread(self._poison, queue, poison, message)
@@ -269,21 +270,21 @@ class Triggers:
             self.broken[function.name.lower()] = str(error)
             log.error("%s is not loaded and will not run: %s", function.name, error)
 
-    async def run(self, limiter: anyio.CapacityLimiter) -> None:
+    async def run(self, pool: Executor) -> None:
         async with anyio.create_task_group() as group:
             for runner in (*self.timers.values(), *self.queues.values()):
-                group.start_soon(runner.run, limiter)
+                group.start_soon(runner.run, pool)
 
     def knows(self, name: str) -> bool:
         return any(name.lower() in runners for runners in (self.timers, self.queues, self.broken))
 
-    async def fire(self, name: str, input: str, limiter: anyio.CapacityLimiter) -> None:
+    async def fire(self, name: str, input: str, pool: Executor) -> None:
         """Run a timer or queue function once now (the queue function gets `input` as the
         message body); raises FunctionFailed if it failed, FunctionNotLoaded if it cannot run."""
         if name.lower() in self.broken:
             raise FunctionNotLoaded(self.broken[name.lower()])
         if name.lower() in self.timers:
-            await self.timers[name.lower()].fire(limiter)
+            await self.timers[name.lower()].fire(pool)
             return
         now = datetime.now(UTC)
         message = QueueMessage(
@@ -294,4 +295,4 @@ class Triggers:
             expiration_time=now + MESSAGE_TIME_TO_LIVE,
             time_next_visible=now,
         )
-        await run_logged(self.queues[name.lower()].function, message, limiter)
+        await run_logged(self.queues[name.lower()].function, message, pool)

@@ -1,5 +1,7 @@
 """Thin adapters: HTTP, timer and queue triggers that parse, call `shared`, and respond."""
 
+import os
+
 import azure.functions as func
 
 
@@ -31,6 +33,11 @@ def blueprints() -> list[func.Blueprint]:
 def _dev_mailbox_enabled() -> bool:
     """DEV_MAILBOX_ENABLED, failing closed: indexing the app must not need valid settings
     (invalid ones stop the first request with a message naming them instead)."""
+    # Unset or empty (everywhere but a local dev setup) means off whatever the other
+    # settings say, so indexing need not read and validate them all: that loads
+    # pydantic-settings and would add a good part to every cold start.
+    if not any(name.lower() == "dev_mailbox_enabled" and value for name, value in os.environ.items()):
+        return False
     from shared.config import SettingsError, get_settings
 
     try:

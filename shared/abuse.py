@@ -35,6 +35,9 @@ GLOBAL = "global"
 PAUSE_KIND = "pause"  # kind of the expiry-index rows of account pauses
 # How long a pause level is remembered after the pause ends, before it starts again at 1.
 PAUSE_MEMORY = timedelta(days=1)
+# The global failure budget only tightens the per-source allowance, so a process reads it
+# at most once a second: a redemption then usually makes no query of it.
+GLOBAL_COUNT_TTL = timedelta(seconds=1)
 
 
 def limit_from(name: str, spec: str, shards: int = 1) -> Limit:
@@ -148,6 +151,7 @@ class AbuseGuard:
         self._pauses = pauses
         self.limits = limits
         self._pool = pool  # leaf calls only: nothing run here submits to the pool again
+        self._global_failures_cache: tuple[datetime, int] | None = None  # (valid until, count)
 
     # -- cleanup
 
@@ -168,20 +172,13 @@ class AbuseGuard:
     def resend(self, ip: str) -> None:
         self._limiter.consume(self.limits.resend_ip, ip)
 
-    def check_issuance(self, user_id: str, client: str) -> None:
-        """Before issuing. Counted after (`issued`), alongside the other writes: a burst of
-        concurrent requests may overshoot by its size, which this cost limit tolerates."""
+    def reserve_issuance(self, user_id: str, client: str) -> None:
+        """Before issuing: count the issuance for the user and for the source, strictly
+        (a refused or failed issuance counts too)."""
         run_parallel(
             self._pool,
-            lambda: self._limiter.check(self.limits.issue_user, user_id),
-            lambda: self._limiter.check(self.limits.issue_ip, client),
-        )
-
-    def issued(self, user_id: str, client: str) -> None:
-        run_parallel(
-            self._pool,
-            lambda: self._limiter.hit(self.limits.issue_user, user_id),
-            lambda: self._limiter.hit(self.limits.issue_ip, client),
+            lambda: self._limiter.reserve(self.limits.issue_user, user_id),
+            lambda: self._limiter.reserve(self.limits.issue_ip, client),
         )
 
     # -- logins: counted on failure
@@ -226,21 +223,27 @@ class AbuseGuard:
         """Before a code is looked at: count the attempt on the resource, and 429 when
         the resource's attempts or this source's failures are spent (the per-source
         allowance tightens while the global failure budget is spent)."""
-        (global_count, _), (ip_count, ip_window_end), resource_attempts = run_parallel(
+        (ip_count, ip_window_end), _ = run_parallel(
             self._pool,
-            lambda: self._limiter.count(self.limits.redeem_global, GLOBAL),
             lambda: self._limiter.count(self.limits.redeem_ip, ip),
-            lambda: self._limiter.attempt(self.limits.redeem_resource, resource_id),
+            lambda: self._limiter.reserve(self.limits.redeem_resource, resource_id),
         )
-        spent = global_count >= self.limits.redeem_global.limit
+        spent = self._global_failures() >= self.limits.redeem_global.limit
         ip_limit = self.limits.redeem_ip_tight if spent else self.limits.redeem_ip
         if ip_count >= ip_limit.limit:
             raise errors.TooManyRequests(self._limiter.seconds_until(ip_window_end))
-        if resource_attempts > self.limits.redeem_resource.limit:
-            _, resource_window_end = self.limits.redeem_resource.window_of(self._limiter.now())
-            raise errors.TooManyRequests(self._limiter.seconds_until(resource_window_end))
+
+    def _global_failures(self) -> int:
+        now = self._limiter.now()
+        cached = self._global_failures_cache
+        if cached is not None and now < cached[0]:
+            return cached[1]
+        count, _ = self._limiter.count(self.limits.redeem_global, GLOBAL)
+        self._global_failures_cache = (now + GLOBAL_COUNT_TTL, count)
+        return count
 
     def redemption_failed(self, ip: str) -> None:
+        self._global_failures_cache = None  # this process sees its own failures at once
         run_parallel(
             self._pool,
             lambda: self._limiter.hit(self.limits.redeem_global, GLOBAL),

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared import errors
-from shared.audit import AuditLog
-from shared.clock import Clock
-from shared.jobs import JobStore
+
+if TYPE_CHECKING:  # the query models are needed at start-up (registration); these only later
+    from shared.audit import AuditLog
+    from shared.clock import Clock
+    from shared.jobs import JobStore
 
 MAX_AUDIT_RANGE = timedelta(days=7)
 DEFAULT_AUDIT_RANGE = timedelta(hours=1)

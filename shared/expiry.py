@@ -49,6 +49,17 @@ def batches(items: Iterable, size: int = BATCH_LIMIT) -> Iterator[list]:
         yield batch
 
 
+def delete_batch(table: TableClient, partition: str, row_keys: list[str]) -> None:
+    """Delete up to 100 rows of one partition in one transaction. It fails whole when one
+    row is gone already (another cleanup running at the same time): the rest are then
+    deleted one by one, where a missing row is fine."""
+    try:
+        table.submit_transaction([("delete", {"PartitionKey": partition, "RowKey": row_key}) for row_key in row_keys])
+    except TableTransactionError:
+        for row_key in row_keys:
+            table.delete_entity(partition, row_key)
+
+
 class ExpiryIndex:
     """Rows are `{PartitionKey: bucket, RowKey: "<kind>:<key>", ...what cleanup needs}`."""
 
@@ -67,14 +78,6 @@ class ExpiryIndex:
         """Delete rows of one bucket in batches; returns how many went."""
         deleted = 0
         for batch in batches(row_keys):
-            try:
-                self._table.submit_transaction(
-                    [("delete", {"PartitionKey": bucket, "RowKey": row_key}) for row_key in batch]
-                )
-            except TableTransactionError:
-                # a batch fails whole when one row is gone already (another cleanup running
-                # at the same time): delete the rest one by one, where a missing row is fine
-                for row_key in batch:
-                    self._table.delete_entity(bucket, row_key)
+            delete_batch(self._table, bucket, batch)
             deleted += len(batch)
         return deleted

@@ -8,7 +8,8 @@ window. The shard (the key hash's first hex digit) spreads one bucket's counters
 partitions. Increments are read-modify-write with the row's ETag, so concurrent
 instances never lose a count. Keys (client IPs, emails, resource ids) are stored only as
 keyed hashes. A hot counter (the global failure budget) is split into slots, read back
-with one range query.
+with one range query. Strict limits (`reserve`) instead insert one numbered row per event
+("<row>=<number>"): inserts never contend on a row's ETag, and a number is taken once.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import time
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import islice
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
@@ -33,6 +33,10 @@ KEY_PURPOSE = "ratelimit-key"
 SHARDS = "0123456789abcdef"
 _EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 _MAX_WRITE_TRIES = 50
+# Numbered rows of `reserve` are stored as _NUMBERS - n (zero-padded), so the highest
+# number sorts first; above the largest count a rate setting takes.
+_NUMBERS = 10_000_000
+_MAX_REMEMBERED = 10_000
 
 
 @dataclass(frozen=True)
@@ -56,11 +60,18 @@ class CounterKey:
     ends: datetime
 
 
+def _numbered(row: str, number: int) -> str:
+    return f"{row}={_NUMBERS - number:07d}"
+
+
 class RateLimiter:
     def __init__(self, table: TableClient, keys: KeyRing, clock: Clock):
         self._table = table
         self._keys = keys
         self._clock = clock
+        # counter row -> the highest number this process saw taken by `reserve`; a stale
+        # value costs one failed insert, never a wrong count
+        self._taken: dict[str, int] = {}
 
     def key_hash(self, key: str) -> str:
         return self._keys.hash(KEY_PURPOSE, key, self._keys.active_key_id).digest[:32]
@@ -124,21 +135,40 @@ class RateLimiter:
                 continue  # another instance counted first: read again
         raise errors.TooManyRequests(self.seconds_until(counter.ends))
 
-    def attempt(self, limit: Limit, key: str) -> int:
-        """Record one attempt as a row of its own, then count the window's rows: no
-        contention between racers, and the n-th recorded attempt always sees at least n,
-        so at most `limit.limit` attempts ever see a count within the limit."""
+    def reserve(self, limit: Limit, key: str) -> int:
+        """Count one event before it happens, strictly: each event inserts the window's
+        next numbered row, and the insert is the claim, so racers never share a number
+        and at most `limit.limit` events ever pass. Raises TooManyRequests once they are
+        taken. Usually one insert: most counters are new, and this process remembers the
+        last number it saw taken of the others."""
         counter = self._counter(limit, key)
-        self._table.create_entity(
-            {"PartitionKey": counter.partition, "RowKey": f"{counter.row}:{secrets.token_hex(8)}", "count": 1}
-        )
+        taken = self._taken.get(counter.row, 0)
+        for _ in range(_MAX_WRITE_TRIES):
+            number = taken + 1
+            if number > limit.limit:
+                break
+            try:
+                self._table.create_entity({"PartitionKey": counter.partition, "RowKey": _numbered(counter.row, number)})
+            except ResourceExistsError:
+                taken = self._highest_taken(counter)  # another instance came first
+                continue
+            if len(self._taken) >= _MAX_REMEMBERED:
+                self._taken.clear()
+            self._taken[counter.row] = number
+            return number
+        raise errors.TooManyRequests(self.seconds_until(counter.ends))
+
+    def _highest_taken(self, counter: CounterKey) -> int:
+        """The highest number taken in the window: numbered rows sort highest first, so
+        it is the first row of a one-row page."""
         rows = self._table.query_entities(
             "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
-            parameters={"pk": counter.partition, "low": f"{counter.row}:", "high": f"{counter.row};"},
+            parameters={"pk": counter.partition, "low": f"{counter.row}=", "high": f"{counter.row}>"},
             select=["RowKey"],
-            results_per_page=min(limit.limit + 1, 1000),  # the service's page limit
+            results_per_page=1,
         )
-        return sum(1 for _ in islice(rows, limit.limit + 1))
+        first = next(iter(rows), None)
+        return 0 if first is None else _NUMBERS - int(first["RowKey"].rpartition("=")[2])
 
     def consume(self, limit: Limit, key: str) -> None:
         """Check, then count: for limits on every attempt (not only failures)."""

@@ -8,34 +8,36 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
 
-from shared.abuse import PAUSE_KIND, AbuseGuard, AccountPauses, Limits
-from shared.accounts.activation import ActivationStore
-from shared.accounts.passwords import PasswordHasher
-from shared.accounts.service import AccountService, InitialAdmin
-from shared.accounts.users import UserStore
-from shared.admin import AdminReadouts
-from shared.audit import AuditLog
-from shared.cleanup import Cleanup
 from shared.clock import Clock, SystemClock
-from shared.codes import CodeService, CodeStore, IssuerDirectory
-from shared.codes.issuers import CachedIssuerDirectory, UsersDirectory
-from shared.config import Settings, get_settings
-from shared.csrf import CsrfTokens
-from shared.downloads import DownloadSigner
-from shared.expiry import ExpiryIndex
-from shared.guest import GuestView
-from shared.jobs import JobStore
-from shared.keys import KeyRing
-from shared.mail.delivery import MailDelivery
-from shared.mail.devmailbox import DevMailbox
-from shared.mail.outbox import Outbox
-from shared.mail.providers import AcsEmail, MailProvider
-from shared.ratelimit import RateLimiter
-from shared.resources import ResourceStore
-from shared.secrets import KeyRingSource, RefreshingKeyRing
-from shared.sessions import SessionStore
 from shared.storage import AUDIT_CONTAINER, DEV_MAILBOX_TABLE, MAIL_QUEUE, RESOURCES_CONTAINER, Storage
+
+# Each area's module (and the settings) is imported where its service is built, not
+# here: importing the app, at every cold start, then loads only what indexing the
+# functions needs, and the first request that uses a service loads what that one needs.
+if TYPE_CHECKING:
+    from shared.abuse import AbuseGuard
+    from shared.accounts.activation import ActivationStore
+    from shared.accounts.service import AccountService
+    from shared.accounts.users import UserStore
+    from shared.admin import AdminReadouts
+    from shared.audit import AuditLog
+    from shared.cleanup import Cleanup
+    from shared.codes import CodeService, IssuerDirectory
+    from shared.config import Settings
+    from shared.csrf import CsrfTokens
+    from shared.downloads import DownloadSigner
+    from shared.expiry import ExpiryIndex
+    from shared.guest import GuestView
+    from shared.jobs import JobStore
+    from shared.keys import KeyRing
+    from shared.mail.delivery import MailDelivery
+    from shared.mail.devmailbox import DevMailbox
+    from shared.mail.outbox import Outbox
+    from shared.mail.providers import AcsEmail, MailProvider
+    from shared.resources import ResourceStore
+    from shared.sessions import SessionStore
 
 
 @dataclass
@@ -49,19 +51,27 @@ class Services:
 
     @cached_property
     def keys(self) -> KeyRing:
+        from shared.secrets import KeyRingSource, RefreshingKeyRing
+
         # follows a rotation in Key Vault where KEY_VAULT_URL is set (shared/secrets.py)
         return RefreshingKeyRing(KeyRingSource.from_settings(self.settings, self.clock))
 
     @cached_property
     def audit(self) -> AuditLog:
+        from shared.audit import AuditLog
+
         return AuditLog(self.storage.container(AUDIT_CONTAINER), self.clock, self.settings.instance_id)
 
     @cached_property
     def expiry(self) -> ExpiryIndex:
+        from shared.expiry import ExpiryIndex
+
         return ExpiryIndex(self.storage.table("expiry"))
 
     @cached_property
     def sessions(self) -> SessionStore:
+        from shared.sessions import SessionStore
+
         return SessionStore(
             self.storage.table("sessions"),
             self.expiry,
@@ -73,6 +83,9 @@ class Services:
 
     @cached_property
     def abuse(self) -> AbuseGuard:
+        from shared.abuse import AbuseGuard, AccountPauses, Limits
+        from shared.ratelimit import RateLimiter
+
         table = self.storage.table("ratelimits")
         pauses = AccountPauses(
             table,
@@ -92,6 +105,8 @@ class Services:
 
     @cached_property
     def resources(self) -> ResourceStore:
+        from shared.resources import ResourceStore
+
         return ResourceStore(
             self.storage.table("resources"),
             self.storage.container(RESOURCES_CONTAINER),
@@ -101,12 +116,16 @@ class Services:
 
     @cached_property
     def downloads(self) -> DownloadSigner:
+        from shared.downloads import DownloadSigner
+
         return DownloadSigner(
             self.storage.blobs, self.clock, lifetime=timedelta(seconds=self.settings.download_url_seconds)
         )
 
     @cached_property
     def issuers(self) -> IssuerDirectory:
+        from shared.codes.issuers import CachedIssuerDirectory, UsersDirectory
+
         return CachedIssuerDirectory(
             UsersDirectory(self.users),
             self.clock,
@@ -115,6 +134,8 @@ class Services:
 
     @cached_property
     def codes(self) -> CodeService:
+        from shared.codes import CodeService, CodeStore
+
         return CodeService(
             CodeStore(self.storage.table("codes"), self.expiry, self.pool),
             self.resources,
@@ -131,22 +152,33 @@ class Services:
 
     @cached_property
     def guest(self) -> GuestView:
+        from shared.guest import GuestView
+
         return GuestView(self.resources, self.users)
 
     @cached_property
     def csrf(self) -> CsrfTokens:
+        from shared.csrf import CsrfTokens
+
         return CsrfTokens(self.keys)
 
     @cached_property
     def jobs(self) -> JobStore:
+        from shared.jobs import JobStore
+
         return JobStore(self.storage.table("jobs"), self.clock, self.settings.instance_id)
 
     @cached_property
     def admin(self) -> AdminReadouts:
+        from shared.admin import AdminReadouts
+
         return AdminReadouts(self.audit, self.jobs, self.clock)
 
     @cached_property
     def cleanup(self) -> Cleanup:
+        from shared.abuse import PAUSE_KIND
+        from shared.cleanup import Cleanup
+
         # What cleanup deletes, by the `kind` of the expiry index's rows: one entry per area.
         purges = {
             "code": self.codes.purge,
@@ -167,10 +199,14 @@ class Services:
 
     @cached_property
     def users(self) -> UserStore:
+        from shared.accounts.users import UserStore
+
         return UserStore(self.storage.table("users"))
 
     @cached_property
     def activations(self) -> ActivationStore:
+        from shared.accounts.activation import ActivationStore
+
         s = self.settings
         return ActivationStore(
             self.storage.table("activations"),
@@ -186,6 +222,9 @@ class Services:
 
     @cached_property
     def accounts(self) -> AccountService:
+        from shared.accounts.passwords import PasswordHasher
+        from shared.accounts.service import AccountService, InitialAdmin
+
         s = self.settings
         initial_admin = None
         if s.initial_admin_email and s.initial_admin_password:
@@ -211,10 +250,14 @@ class Services:
 
     @cached_property
     def outbox(self) -> Outbox:
+        from shared.mail.outbox import Outbox
+
         return Outbox(self.storage.queue(MAIL_QUEUE), self.storage.queue(f"{MAIL_QUEUE}-poison"), self.clock)
 
     @cached_property
     def dev_mailbox(self) -> DevMailbox:
+        from shared.mail.devmailbox import DevMailbox
+
         return DevMailbox(self.storage.table(DEV_MAILBOX_TABLE), self.clock)
 
     @cached_property
@@ -244,6 +287,8 @@ class Services:
 
     @cached_property
     def mail(self) -> MailDelivery:
+        from shared.mail.delivery import MailDelivery
+
         return MailDelivery(
             lambda: self.mail_provider,
             self.outbox,
@@ -258,4 +303,6 @@ class Services:
 
 @lru_cache(maxsize=1)
 def services() -> Services:
+    from shared.config import get_settings
+
     return Services(get_settings())

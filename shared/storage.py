@@ -12,6 +12,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import requests
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
@@ -19,9 +20,11 @@ from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableClient, TableServiceClient
 from azure.storage.blob import BlobServiceClient, ContainerClient, LinearRetry
-from azure.storage.queue import QueueClient, QueueServiceClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
-from shared.config import Settings
+if TYPE_CHECKING:
+    from azure.storage.queue import QueueClient, QueueServiceClient
+
+    from shared.config import Settings
 
 # What the app stores where. Azure creates these from infra/; locally `ensure_created` does.
 DEV_MAILBOX_TABLE = "devmailbox"  # local only: the dev mailbox's mail
@@ -120,6 +123,9 @@ class Storage:
 
     @cached_property
     def queues(self) -> QueueServiceClient:
+        # only mail (and the health probe) use queues: importing the app need not load their SDK
+        from azure.storage.queue import QueueServiceClient, TextBase64EncodePolicy
+
         # Base64 bodies: what the Functions host's queue trigger expects by default.
         options = {**self._storage_options(), "message_encode_policy": TextBase64EncodePolicy()}
         if self._connection_string:
@@ -133,6 +139,8 @@ class Storage:
         return self.blobs.get_container_client(name)
 
     def queue(self, name: str) -> QueueClient:
+        from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy  # see `queues`
+
         # The service client's encode policy does not carry over to the queue clients it
         # hands out: set it (and the matching decode) here, so bodies are Base64 as the
         # Functions host's queue trigger expects.

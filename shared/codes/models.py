@@ -35,7 +35,6 @@ class RejectReason(StrEnum):
     USED = "used"
     REVOKED = "revoked"
     ISSUER_INACTIVE = "issuer_inactive"
-    RESOURCE_MISSING = "resource_missing"
 
 
 class CodeRejected(errors.InvalidInput):
@@ -84,6 +83,10 @@ class AccessCode:
     state: CodeState
     redeemed_at: datetime | None = None
     revoked_at: datetime | None = None
+    # what the download link needs, copied from the resource at issuance (resources are
+    # never deleted and keep their owner), so redemption does not read the resource
+    resource_name: str = ""
+    content_type: str = ""
 
     def state_at(self, now: datetime) -> CodeState:
         if self.state is CodeState.ACTIVE and now >= self.expires_at:

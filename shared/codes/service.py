@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, wait
 from dataclasses import replace
 from datetime import timedelta
 from typing import Protocol
+
+from azure.core.exceptions import AzureError
 
 from shared import errors
 from shared.audit import AuditEvent, AuditLog
@@ -34,7 +36,7 @@ from shared.codes.models import (
     new_code_id,
     normalise,
 )
-from shared.codes.store import CodeStore
+from shared.codes.store import CodeStore, StoredCode
 from shared.downloads import DownloadSigner
 from shared.keys import KeyRing
 from shared.resources import ResourceStore
@@ -57,9 +59,7 @@ class CodeLimits(Protocol):
     """Abuse limits around codes (shared/abuse.AbuseGuard). `client` is the guest's or
     issuer's keyed client hash; the methods may raise errors.TooManyRequests."""
 
-    def check_issuance(self, user_id: str, client: str) -> None: ...
-
-    def issued(self, user_id: str, client: str) -> None: ...
+    def reserve_issuance(self, user_id: str, client: str) -> None: ...
 
     def reserve_redemption(self, client: str, resource_id: str) -> None: ...
 
@@ -67,10 +67,7 @@ class CodeLimits(Protocol):
 
 
 class NoLimits:
-    def check_issuance(self, user_id: str, client: str) -> None:
-        return None
-
-    def issued(self, user_id: str, client: str) -> None:
+    def reserve_issuance(self, user_id: str, client: str) -> None:
         return None
 
     def reserve_redemption(self, client: str, resource_id: str) -> None:
@@ -119,10 +116,12 @@ class CodeService:
         At most `max_active_per_resource` codes of a resource are active at once (the
         brute-force figures rely on it)."""
         resource_read = self._pool.submit(self._resources.owned, issuer_id, resource_id)
-        active_read = self._pool.submit(self._active_codes_of, issuer_id, resource_id)
-        self._limiter.check_issuance(issuer_id, client)
+        rows_read = self._pool.submit(
+            self._store.owner_rows, issuer_id, resource_id=resource_id, live_at=self._clock.now()
+        )
+        self._limiter.reserve_issuance(issuer_id, client)
         resource = resource_read.result()
-        if active_read.result() >= self._max_active_per_resource:
+        if self._active_count(rows_read.result()) >= self._max_active_per_resource:
             raise errors.Conflict(
                 f"This resource already has {self._max_active_per_resource} active codes; revoke one or wait.",
                 code="too_many_active_codes",
@@ -142,10 +141,18 @@ class CodeService:
                 created_at=now,
                 expires_at=expires_at,
                 state=CodeState.ACTIVE,
+                resource_name=resource.name,
+                content_type=resource.content_type,
             )
-            self._store.register_expiry(code)
-            if self._claim(code) and self._unique_across_keys(code, value):
-                # the owner row, the audit line and the limit counters side by side
+            etag = self._claim(code)
+            if etag is not None and self._unique_across_keys(code, value):
+                # The insert is the uniqueness check, so the code row comes first; the index
+                # row then carries the ETag the row got, so cleanup deletes an unused code
+                # without reading it. A crash before the index row is stored leaves rows
+                # nobody deletes: harmless (the code's state follows from expiresAt, a later
+                # code with the same hash takes the row over, its owner row shows it expired).
+                # The index row, the owner row and the audit line side by side.
+                index_row = self._pool.submit(self._store.register_expiry, code, etag)
                 owner_row = self._pool.submit(self._store.add_owner_row, code)
                 audited = self._pool.submit(
                     self._audit.record,
@@ -157,31 +164,46 @@ class CodeService:
                     request_id=request_id,
                     details={"attempts": attempt, "ttlSeconds": int((expires_at - now).total_seconds())},
                 )
-                self._limiter.issued(issuer_id, client)
+                try:
+                    index_row.result()
+                except AzureError:
+                    # cleanup could never find this code: leave nothing of it behind
+                    wait([owner_row])
+                    self._store.discard(code)
+                    raise
                 owner_row.result()
                 audited.result()
                 return IssuedCode(value, code_id, resource.resource_id, expires_at, attempts=attempt)
         raise errors.StorageUnavailable("Could not find a free code; try again.")
 
-    def _active_codes_of(self, issuer_id: str, resource_id: str) -> int:
+    def _active_count(self, rows: list[AccessCode]) -> int:
+        """Active codes among a resource's owner rows. Owner rows do not learn of
+        redemptions, so rows that look active are read, but only when they reach the cap."""
         now = self._clock.now()
-        rows = self._store.owner_rows(issuer_id, resource_id=resource_id, live_at=now)
-        return sum(1 for row in rows if row.state_at(now) is CodeState.ACTIVE)
+        looking_active = [row for row in rows if row.state_at(now) is CodeState.ACTIVE]
+        if len(looking_active) < self._max_active_per_resource:
+            return len(looking_active)
+        return sum(1 for code in self._settled(looking_active) if code.state_at(now) is CodeState.ACTIVE)
 
-    def _claim(self, code: AccessCode) -> bool:
-        """Insert the row; on a collision take over the row only if its code is dead."""
-        previous = self._store.insert(code)
+    def _claim(self, code: AccessCode) -> str | None:
+        """Insert the row; on a collision take over the row only if its code is dead.
+        The row's ETag once it is ours, else None."""
+        etag = self._store.insert(code)
+        if etag is not None:
+            return etag
+        previous = self._store.read(code.code_hash, code.key_id)
         if previous is None:
-            return True
+            return None  # deleted in between: draw again
         now = self._clock.now()
         state = previous.code.state_at(now)
-        if state is CodeState.ACTIVE or not self._store.take_over(code, previous):
-            return False
+        etag = self._store.take_over(code, previous) if state is not CodeState.ACTIVE else None
+        if etag is None:
+            return None
         if state is CodeState.EXPIRED:
             # the row of an unused expired code is gone now: its expire event is ours to write
             self._audit_expired([previous.code])
         self._store.mirror_state(previous.code, state, now)
-        return True
+        return etag
 
     def _unique_across_keys(self, code: AccessCode, value: str) -> bool:
         """During a key rotation the same code may be stored under another key: back off."""
@@ -200,25 +222,22 @@ class CodeService:
         """Redeem a code for a resource, at most once. `client` is how the guest appears
         in the audit (and to the limits): a keyed hash of the address."""
         value = normalise(typed_code)
-        # one round trip for the independent reads: the code row, the resource with its
-        # issuer's status, and the limit counters (the attempt counts before any answer)
+        # one round trip for the independent reads: the code row (per key) and the limit
+        # counters (the attempt counts before any answer)
         candidates = self._keys.candidates(HASH_PURPOSE, value) if value else []
-        code_reads = [self._pool.submit(self._store.exists, candidate) for candidate in candidates]
-        resource_read = self._pool.submit(self._resource_with_issuer_status, resource_id)
+        code_reads = [self._pool.submit(self._code_with_issuer_status, candidate) for candidate in candidates]
         self._limiter.reserve_redemption(client, resource_id)
         try:
-            return self._redeem(resource_id, code_reads, resource_read, client=client, request_id=request_id)
+            return self._redeem(resource_id, code_reads, client=client, request_id=request_id)
         except CodeRejected:
             self._limiter.redemption_failed(client)
             raise
 
-    def _resource_with_issuer_status(self, resource_id: str):
-        resource = self._resources.get(resource_id)
-        return resource, resource is not None and self._issuers.is_active(resource.owner_id)
+    def _code_with_issuer_status(self, candidate) -> tuple[StoredCode | None, bool]:
+        stored = self._store.exists(candidate)
+        return stored, stored is not None and self._issuers.is_active(stored.code.issuer_id)
 
-    def _redeem(
-        self, resource_id: str, code_reads, resource_read, *, client: str, request_id: str | None
-    ) -> Redemption:
+    def _redeem(self, resource_id: str, code_reads, *, client: str, request_id: str | None) -> Redemption:
         def reject(reason: RejectReason, code: AccessCode | None = None) -> CodeRejected:
             self._audit.record(
                 "redeem",
@@ -234,8 +253,9 @@ class CodeService:
 
         if not code_reads:
             raise reject(RejectReason.MALFORMED)
-        stored = next((read.result() for read in code_reads if read.result() is not None), None)
-        resource, issuer_active = resource_read.result()
+        stored, issuer_active = next(
+            (read.result() for read in code_reads if read.result()[0] is not None), (None, False)
+        )
         if stored is None:
             raise reject(RejectReason.UNKNOWN)
         code = stored.code
@@ -248,17 +268,14 @@ class CodeService:
             raise reject(RejectReason.USED, code)
         if now >= code.expires_at:
             raise reject(RejectReason.EXPIRED, code)
-        if resource is None or resource.owner_id != code.issuer_id:
-            raise reject(RejectReason.RESOURCE_MISSING, code)
         if not issuer_active:
             raise reject(RejectReason.ISSUER_INACTIVE, code)
         redeemed = self._store.transition(stored, state=CodeState.REDEEMED.value, redeemedAt=now, redeemedBy=client)
         if redeemed is None:
             raise reject(self._lost_race_reason(code), code)
         download_url, download_expires_at = self._signer.url(
-            self._resources.container_name, resource.resource_id, resource.name, resource.content_type
+            self._resources.container_name, code.resource_id, code.resource_name, code.content_type
         )
-        mirrored = self._pool.submit(self._store.mirror_state, code, CodeState.REDEEMED, now)
         try:
             self._audit.record(
                 "redeem",
@@ -266,17 +283,15 @@ class CodeService:
                 actor=client,
                 user_id=code.issuer_id,
                 code_id=code.code_id,
-                resource_id=resource.resource_id,
+                resource_id=code.resource_id,
                 request_id=request_id,
             )
         except Exception:
             # Nothing is acknowledged without its audit line: give the code back (if the
             # row is still as we left it) so the guest can try again once storage answers.
             self._store.transition(redeemed, state=CodeState.ACTIVE.value, redeemedAt=None, redeemedBy=None)
-            self._store.mirror_state(code, CodeState.ACTIVE, now)
             raise
-        mirrored.result()
-        return Redemption(resource.resource_id, download_url, download_expires_at, code.code_id)
+        return Redemption(code.resource_id, download_url, download_expires_at, code.code_id)
 
     def _lost_race_reason(self, code: AccessCode) -> RejectReason:
         latest = self._store.read(code.code_hash, code.key_id)
@@ -288,14 +303,18 @@ class CodeService:
 
     def list(self, issuer_id: str) -> list[dict]:
         """The issuer's codes with their state (never their values), newest first: one
-        query of the issuer's partition, then a point read per code the owner row cannot
-        settle alone (redemption does not write the owner row, to keep that path short)."""
+        query of the issuer's partition, then the reads `_settled` needs."""
         now = self._clock.now()
-        rows = self._store.owner_rows(issuer_id)
+        codes = self._settled(self._store.owner_rows(issuer_id))
+        return [code.view(now) for code in sorted(codes, key=lambda c: c.created_at, reverse=True)]
+
+    def _settled(self, rows: list[AccessCode]) -> list[AccessCode]:
+        """Owner rows with their codes' current state. Redemption does not write the owner
+        row, to keep that path short, so a row that says active is checked against its
+        code row: one point read each, side by side."""
         unsettled = [row for row in rows if row.state is CodeState.ACTIVE]
         current = dict(zip([r.code_id for r in unsettled], self._pool.map(self._current, unsettled), strict=True))
-        codes = [current.get(row.code_id) or row for row in rows]
-        return [code.view(now) for code in sorted(codes, key=lambda c: c.created_at, reverse=True)]
+        return [current.get(row.code_id) or row for row in rows]
 
     def _current(self, row: AccessCode) -> AccessCode | None:
         stored = self._store.read(row.code_hash, row.key_id)

@@ -7,7 +7,8 @@
   hash reference and a mirror of the states the owner sets (revoked): listing and
   revoking touch only the caller's own partition.
 - Index row (table `expiry`): PartitionKey = the expiry bucket, RowKey = "code:<code id>",
-  with the hash, key id and issuer, so cleanup finds both rows without a scan.
+  with the hash, key id and issuer, so cleanup finds both rows without a scan, and the
+  code as issued with its row's ETag then, so cleanup deletes an unused code unread.
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ from datetime import datetime
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
+    HttpResponseError,
     ResourceExistsError,
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+from azure.data.tables import TableClient, UpdateMode
 
 from shared.codes.models import AccessCode, CodeState
-from shared.expiry import ExpiryIndex, batches
+from shared.expiry import ExpiryIndex, batches, delete_batch
 from shared.keys import KeyedHash
 
 INDEX_KIND = "code"
@@ -58,6 +60,8 @@ def _code_from(entity) -> AccessCode:
         state=CodeState(entity["state"]),
         redeemed_at=entity.get("redeemedAt"),
         revoked_at=entity.get("revokedAt"),
+        resource_name=entity.get("resourceName", ""),
+        content_type=entity.get("contentType", ""),
     )
 
 
@@ -75,6 +79,8 @@ def code_entity(code: AccessCode) -> dict:
         "createdAt": code.created_at,
         "expiresAt": code.expires_at,
         "state": code.state.value,
+        "resourceName": code.resource_name,
+        "contentType": code.content_type,
     }
     if code.redeemed_at is not None:
         entity["redeemedAt"] = code.redeemed_at
@@ -96,8 +102,34 @@ def owner_entity(code: AccessCode) -> dict:
     }
 
 
-def index_fields(code: AccessCode) -> dict:
-    return {"codeHash": code.code_hash, "keyId": code.key_id, "issuerId": code.issuer_id}
+def index_fields(code: AccessCode, etag: str) -> dict:
+    return {
+        "codeHash": code.code_hash,
+        "keyId": code.key_id,
+        "issuerId": code.issuer_id,
+        "resourceId": code.resource_id,
+        "createdAt": code.created_at,
+        "expiresAt": code.expires_at,
+        "codeETag": etag,
+    }
+
+
+def _code_id_of(index_row) -> str:
+    return index_row["RowKey"].removeprefix(f"{INDEX_KIND}:")
+
+
+def _issued_view(row) -> AccessCode:
+    """The code as issued, from its index row."""
+    return AccessCode(
+        code_id=_code_id_of(row),
+        code_hash=row["codeHash"],
+        key_id=row["keyId"],
+        issuer_id=row["issuerId"],
+        resource_id=row["resourceId"],
+        created_at=row["createdAt"],
+        expires_at=row["expiresAt"],
+        state=CodeState.ACTIVE,
+    )
 
 
 def _owner_view(row) -> AccessCode:
@@ -123,36 +155,29 @@ class CodeStore:
 
     # --- issuing -----------------------------------------------------------------
 
-    def register_expiry(self, code: AccessCode) -> None:
-        """Index row first: a code is never stored without a way for cleanup to find it."""
-        self._expiry.add(INDEX_KIND, code.code_id, code.expires_at, **index_fields(code))
+    def register_expiry(self, code: AccessCode, etag: str) -> None:
+        """`etag`: the code row's as issued (its insert or take-over)."""
+        self._expiry.add(INDEX_KIND, code.code_id, code.expires_at, **index_fields(code, etag))
 
-    def insert(self, code: AccessCode) -> StoredCode | None:
-        """Insert if absent; None on success, else the row already holding that hash."""
+    def insert(self, code: AccessCode) -> str | None:
+        """Insert if absent: the new row's ETag, or None when a row holds that hash already."""
         try:
-            self._table.create_entity(code_entity(code))
-            return None
+            return self._table.create_entity(code_entity(code))["etag"]
         except ResourceExistsError:
-            pass
-        try:
-            return _stored(self._table.get_entity(code_partition(code.code_hash), code.key_id))
-        except ResourceNotFoundError:  # deleted in between: the caller simply tries again
-            return StoredCode(code, etag="")
+            return None
 
-    def take_over(self, code: AccessCode, previous: StoredCode) -> bool:
-        """Replace a dead row (redeemed, revoked or expired) if nobody changed it meanwhile."""
-        if not previous.etag:
-            return False
+    def take_over(self, code: AccessCode, previous: StoredCode) -> str | None:
+        """Replace a dead row (redeemed, revoked or expired) if nobody changed it meanwhile:
+        the row's new ETag, or None."""
         try:
-            self._table.update_entity(
+            return self._table.update_entity(
                 code_entity(code),
                 mode=UpdateMode.REPLACE,
                 etag=previous.etag,
                 match_condition=MatchConditions.IfNotModified,
-            )
-            return True
+            )["etag"]
         except (ResourceModifiedError, ResourceNotFoundError):
-            return False
+            return None
 
     def exists(self, key: KeyedHash) -> StoredCode | None:
         try:
@@ -162,6 +187,11 @@ class CodeStore:
 
     def delete_row(self, code: AccessCode) -> None:
         self._table.delete_entity(code_partition(code.code_hash), code.key_id)
+
+    def discard(self, code: AccessCode) -> None:
+        """Undo an issuance that failed: its code row and its owner row."""
+        self.delete_row(code)
+        self._table.delete_entity(owner_partition(code.issuer_id), code.code_id)
 
     def add_owner_row(self, code: AccessCode) -> None:
         self._table.upsert_entity(owner_entity(code), mode=UpdateMode.REPLACE)
@@ -212,44 +242,48 @@ class CodeStore:
     # --- cleanup -----------------------------------------------------------------------
 
     def remove_expired(self, index_rows: list[dict]) -> list[AccessCode]:
-        """Delete the code rows behind expired index rows; returns the codes whose row
-        this call deleted while they were still active (expired unused), so the caller
-        audits each exactly once even when two cleanups run at the same time."""
-        removed = [code for code in self._pool.map(self._remove_one, index_rows) if code is not None]
+        """Delete the code rows behind expired index rows, and their owner rows; returns
+        the codes whose row this call deleted while they were still active (expired
+        unused), so the caller audits each exactly once even when two cleanups run at
+        the same time."""
         by_owner: dict[str, list[str]] = {}
         for row in index_rows:
-            by_owner.setdefault(row["issuerId"], []).append(row["RowKey"].removeprefix(f"{INDEX_KIND}:"))
-        for issuer_id, code_ids in by_owner.items():
-            self._delete_rows(owner_partition(issuer_id), code_ids)
-        return removed
+            by_owner.setdefault(owner_partition(row["issuerId"]), []).append(_code_id_of(row))
+        owner_batches = [(partition, batch) for partition, ids in by_owner.items() for batch in batches(ids)]
+        removed = self._pool.map(self._remove_one, index_rows)
+        list(self._pool.map(lambda job: delete_batch(self._table, *job), owner_batches))
+        return [code for code in removed if code is not None]
 
     def _remove_one(self, index_row: dict) -> AccessCode | None:
-        code_id = index_row["RowKey"].removeprefix(f"{INDEX_KIND}:")
-        stored = self.read(index_row["codeHash"], index_row["keyId"])
-        if stored is None or stored.code.code_id != code_id:
+        code_hash, key_id = index_row["codeHash"], index_row["keyId"]
+        if etag := index_row.get("codeETag"):  # index rows of the old version have none
+            status = self._delete_if_unchanged(code_hash, key_id, etag)
+            if status == 204:
+                return _issued_view(index_row)  # unchanged since issuing: it expired unused
+            if status == 404:
+                return None  # another cleanup came first
+            # 412: redeemed, revoked or taken over since issuing; read what it is now
+        stored = self.read(code_hash, key_id)
+        if stored is None or stored.code.code_id != _code_id_of(index_row):
             return None  # already gone, or the hash now belongs to a newer code
-        try:
-            # a transaction of one: unlike delete_entity it reports a lost race (404/412)
-            self._table.submit_transaction(
-                [
-                    (
-                        "delete",
-                        {"PartitionKey": code_partition(stored.code.code_hash), "RowKey": stored.code.key_id},
-                        {"etag": stored.etag, "match_condition": MatchConditions.IfNotModified},
-                    )
-                ]
-            )
-        except TableTransactionError as error:
-            if error.status_code in (404, 412):
-                return None
-            raise
+        if self._delete_if_unchanged(code_hash, key_id, stored.etag) != 204:
+            return None
         return stored.code if stored.code.state is CodeState.ACTIVE else None
 
-    def _delete_rows(self, partition: str, row_keys: list[str]) -> None:
-        for batch in batches(row_keys):
-            try:
-                self._table.submit_transaction([("delete", {"PartitionKey": partition, "RowKey": rk}) for rk in batch])
-            except TableTransactionError:
-                # another cleanup got some of them first: delete the rest one by one (404 is fine)
-                for row_key in batch:
-                    self._table.delete_entity(partition, row_key)
+    def _delete_if_unchanged(self, code_hash: str, key_id: str, etag: str) -> int:
+        """Delete the code row if its ETag is still `etag`: 204 when this call deleted it,
+        404 when it was gone, 412 when it changed. Of two cleanups racing for a row only
+        one gets 204, so only one audits it."""
+        responses = []  # delete_entity hides a 404: the status is read off the response
+        try:
+            self._table.delete_entity(
+                code_partition(code_hash),
+                key_id,
+                etag=etag,
+                match_condition=MatchConditions.IfNotModified,
+                raw_response_hook=responses.append,  # called per attempt: the last one counts
+            )
+        except HttpResponseError as error:
+            if error.status_code != 412:
+                raise
+        return responses[-1].http_response.status_code

@@ -121,6 +121,17 @@ def _owner_with_resource(svc):
     return add_resource(svc, add_user(svc))
 
 
+def test_issuing_stops_at_the_per_user_budget(make_services):
+    svc = make_services(limit_issue_per_user="2/1h", max_active_codes_per_resource=5)
+    resource = _owner_with_resource(svc)
+    for _ in range(2):
+        svc.codes.issue(resource.owner_id, resource.resource_id, client=an_ip())
+    with pytest.raises(errors.TooManyRequests) as refused:
+        svc.codes.issue(resource.owner_id, resource.resource_id, client=an_ip())
+    assert refused.value.retry_after_seconds <= 3600
+    assert len(svc.codes.list(resource.owner_id)) == 2
+
+
 def test_a_resource_takes_at_most_the_configured_number_of_active_codes(make_services):
     svc = make_services(max_active_codes_per_resource=3)
     resource = _owner_with_resource(svc)

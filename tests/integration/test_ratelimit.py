@@ -47,6 +47,34 @@ def test_a_sharded_counter_sums_its_shards(limiter):
     assert limiter.count(limit, key)[0] == before + 40
 
 
+def test_strict_reservations_from_racing_instances_never_pass_the_limit(svc):
+    # each instance (a limiter of its own) remembers only the numbers it saw taken
+    instances = [RateLimiter(svc.storage.table("ratelimits"), svc.keys, svc.clock) for _ in range(4)]
+    limit = Limit("test-reserve", limit=25, window=timedelta(minutes=5))
+    key = unique_key()
+
+    def reserve(n: int) -> int | None:
+        try:
+            return instances[n % len(instances)].reserve(limit, key)
+        except errors.TooManyRequests:
+            return None
+
+    with ThreadPoolExecutor(16) as pool:
+        numbers = [number for number in pool.map(reserve, range(60)) if number is not None]
+    assert sorted(numbers) == list(range(1, 26))
+
+
+def test_a_new_instance_continues_the_count_of_the_others(svc):
+    limit = Limit("test-reserve-new", limit=5, window=timedelta(minutes=5))
+    key = unique_key()
+    first = RateLimiter(svc.storage.table("ratelimits"), svc.keys, svc.clock)
+    assert [first.reserve(limit, key) for _ in range(4)] == [1, 2, 3, 4]
+    later = RateLimiter(svc.storage.table("ratelimits"), svc.keys, svc.clock)
+    assert later.reserve(limit, key) == 5
+    with pytest.raises(errors.TooManyRequests):
+        first.reserve(limit, key)
+
+
 def test_sweeping_an_ended_bucket_deletes_its_counters_and_no_live_one(limiter, svc, clock):
     ended = Limit("test-sweep-old", limit=5, window=timedelta(minutes=5))
     key = unique_key()

@@ -77,15 +77,29 @@ def test_a_kind_without_a_purge_keeps_its_rows_and_is_reported():
     assert run.status == "failed" and "mystery" in run.errors[0]
 
 
-def test_a_failing_bucket_stops_the_run_and_the_cursor_stays_before_it():
+def test_a_failing_group_stops_the_run_and_the_cursor_stays_before_it():
     clock = ManualClock(NOW)
-    failing = bucket_of(NOW - timedelta(minutes=7))
-    index = FakeIndex({failing: [{"RowKey": "code:a", "kind": "code"}]})
+    done, failing = bucket_of(NOW - timedelta(minutes=17)), bucket_of(NOW - timedelta(minutes=7))
+    index = FakeIndex(
+        {done: [{"RowKey": "session:a", "kind": "session"}], failing: [{"RowKey": "code:a", "kind": "code"}]}
+    )
     jobs = FakeJobs(clock)
 
     def broken(rows):
         raise RuntimeError("storage said no")
 
-    run = Cleanup(index, jobs, {"code": broken}, clock, lookback=timedelta(minutes=15)).run()
+    purges = {"code": broken, "session": len}
+    run = Cleanup(index, jobs, purges, clock, lookback=timedelta(minutes=20), group_rows=1).run()
     assert run.status == "failed" and "storage said no" in run.errors[0]
-    assert jobs.position is not None and jobs.position < failing
+    assert jobs.position == done and index.rows[done] == [] and index.rows[failing]
+
+
+def test_buckets_are_purged_together_up_to_the_group_size():
+    clock = ManualClock(NOW)
+    buckets = [bucket_of(NOW - timedelta(minutes=m)) for m in (22, 17, 12, 7)]
+    index = FakeIndex({bucket: [{"RowKey": f"code:{bucket}", "kind": "code"}] for bucket in buckets})
+    calls = []
+    purge = {"code": lambda rows: calls.append(len(rows)) or len(rows)}
+    run = Cleanup(index, FakeJobs(clock), purge, clock, lookback=timedelta(minutes=25), group_rows=2).run()
+    assert calls == [2, 2] and run.counts == {"code": 4, "indexRows": 4}
+    assert all(index.rows[bucket] == [] for bucket in buckets)
