@@ -35,16 +35,21 @@ def _outage(stack, before_s: float, gap_s: float, marks: dict) -> None:
     marks["up"] = time.perf_counter()
 
 
-async def _load(url: str, codes: list[dict], concurrency: int, marks: dict, after_s: float, limit_s: float):
-    """Workers loop until `after_s` past Azurite's return (or `limit_s` in all): each turn
-    redeems the next unused code (or, once they are used up, asks for health)."""
+async def _load(
+    url: str, codes: list[dict], concurrency: int, marks: dict, after_s: float, grace_s: float, limit_s: float
+):
+    """Workers loop until `after_s` past Azurite's return and until some request that
+    started after the grace period has finished (or `limit_s` in all): each turn redeems
+    the next unused code (or, once they are used up, asks for health)."""
     results: list[tuple[str, dict | None, Call]] = []
     pending = iter(codes)
     give_up = time.perf_counter() + limit_s
 
     def going() -> bool:
         now = time.perf_counter()
-        return now < give_up and ("up" not in marks or now < marks["up"] + after_s)
+        if now >= give_up or "up" not in marks:
+            return now < give_up
+        return now < marks["up"] + after_s or "tail_seen" not in marks
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=2.0)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
@@ -65,6 +70,8 @@ async def _load(url: str, codes: list[dict], concurrency: int, marks: dict, afte
                 except httpx.HTTPError as error:
                     call = Call(start, time.perf_counter(), 0, type(error).__name__)
                 results.append(("redeem" if code else "health", code, call))
+                if "up" in marks and start > marks["up"] + grace_s:
+                    marks["tail_seen"] = True  # judged by what answered after the grace period
                 await asyncio.sleep(PACE_S)  # a steady load, not a flood
 
         await asyncio.gather(*(worker(i) for i in range(concurrency)))
@@ -85,7 +92,9 @@ def run(stack, *, gap_s: float, before_s: float, after_s: float, concurrency: in
     marks: dict[str, float] = {}
     outage = threading.Thread(target=_outage, args=(stack, before_s, gap_s, marks))
     outage.start()
-    results = asyncio.run(_load(host.url, codes, concurrency, marks, after_s, before_s + gap_s + after_s + 120))
+    grace = min(RECOVERY_GRACE_S, after_s / 2)
+    limit_s = before_s + gap_s + after_s + 120
+    results = asyncio.run(_load(host.url, codes, concurrency, marks, after_s, grace, limit_s))
     outage.join()
 
     stop, up = marks["stop"], marks["up"]
@@ -95,7 +104,6 @@ def run(stack, *, gap_s: float, before_s: float, after_s: float, concurrency: in
     failures_after = [r for r in after if not r[2].ok]
     last_failure = max((r[2].end for r in failures_after), default=up)
     recovery_s = round(last_failure - up, 2)
-    grace = min(RECOVERY_GRACE_S, after_s / 2)
     late_failures = [r for r in failures_after if r[2].start > up + grace]
     tail = [r for r in after if r[2].start > up + grace]
 

@@ -223,15 +223,18 @@ class AbuseGuard:
         """Before a code is looked at: count the attempt on the resource, and 429 when
         the resource's attempts or this source's failures are spent (the per-source
         allowance tightens while the global failure budget is spent)."""
-        (ip_count, ip_window_end), _ = run_parallel(
+        (ip_count, ip_window_end), resource_attempts = run_parallel(
             self._pool,
             lambda: self._limiter.count(self.limits.redeem_ip, ip),
-            lambda: self._limiter.reserve(self.limits.redeem_resource, resource_id),
+            lambda: self._limiter.attempt(self.limits.redeem_resource, resource_id),
         )
         spent = self._global_failures() >= self.limits.redeem_global.limit
         ip_limit = self.limits.redeem_ip_tight if spent else self.limits.redeem_ip
         if ip_count >= ip_limit.limit:
             raise errors.TooManyRequests(self._limiter.seconds_until(ip_window_end))
+        if resource_attempts > self.limits.redeem_resource.limit:
+            _, resource_window_end = self.limits.redeem_resource.window_of(self._limiter.now())
+            raise errors.TooManyRequests(self._limiter.seconds_until(resource_window_end))
 
     def _global_failures(self) -> int:
         now = self._limiter.now()

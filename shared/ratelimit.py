@@ -8,8 +8,9 @@ window. The shard (the key hash's first hex digit) spreads one bucket's counters
 partitions. Increments are read-modify-write with the row's ETag, so concurrent
 instances never lose a count. Keys (client IPs, emails, resource ids) are stored only as
 keyed hashes. A hot counter (the global failure budget) is split into slots, read back
-with one range query. Strict limits (`reserve`) instead insert one numbered row per event
-("<row>=<number>"): inserts never contend on a row's ETag, and a number is taken once.
+with one range query. Limits counted before the act are strict: `reserve` inserts the
+next numbered row ("<row>=<number>", a number is taken once), `attempt` a row of its own
+and then counts the window's rows (for keys many race on).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
@@ -135,12 +137,31 @@ class RateLimiter:
                 continue  # another instance counted first: read again
         raise errors.TooManyRequests(self.seconds_until(counter.ends))
 
+    def attempt(self, limit: Limit, key: str) -> int:
+        """Record one attempt as a row of its own, then count the window's rows: no
+        contention between racers, and the n-th recorded attempt always sees at least n,
+        so at most `limit.limit` attempts ever see a count within the limit. Two calls
+        whatever the contention: for keys many race on (a resource's guests) with small
+        limits (the count reads up to limit + 1 rows)."""
+        counter = self._counter(limit, key)
+        self._table.create_entity(
+            {"PartitionKey": counter.partition, "RowKey": f"{counter.row}:{secrets.token_hex(8)}", "count": 1}
+        )
+        rows = self._table.query_entities(
+            "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+            parameters={"pk": counter.partition, "low": f"{counter.row}:", "high": f"{counter.row};"},
+            select=["RowKey"],
+            results_per_page=min(limit.limit + 1, 1000),  # the service's page limit
+        )
+        return sum(1 for _ in islice(rows, limit.limit + 1))
+
     def reserve(self, limit: Limit, key: str) -> int:
         """Count one event before it happens, strictly: each event inserts the window's
         next numbered row, and the insert is the claim, so racers never share a number
         and at most `limit.limit` events ever pass. Raises TooManyRequests once they are
         taken. Usually one insert: most counters are new, and this process remembers the
-        last number it saw taken of the others."""
+        last number it saw taken of the others; but racers on one key retry one another
+        (see `attempt` for keys many race on)."""
         counter = self._counter(limit, key)
         taken = self._taken.get(counter.row, 0)
         for _ in range(_MAX_WRITE_TRIES):
