@@ -36,28 +36,27 @@ def _imported(statement: str, env: dict[str, str]) -> dict[str, int]:
     return modules
 
 
-def import_ms(statement: str, env: dict[str, str], runs: int) -> tuple[float, dict[str, float]]:
-    """Median import time of `statement` beyond what the interpreter imports at start
-    (`-c pass`), and the heaviest top-level packages of the last run."""
-    totals = []
-    heaviest: dict[str, float] = {}
-    for _ in range(runs):
-        baseline = _imported("pass", env)
-        modules = _imported(statement, env)
-        extra = {name: us for name, us in modules.items() if name not in baseline}
-        totals.append(sum(extra.values()) / 1000)
-        by_package: dict[str, float] = {}
-        for name, us in extra.items():
-            top = name.split(".")[0]
-            by_package[top] = by_package.get(top, 0) + us / 1000
-        heaviest = dict(sorted(by_package.items(), key=lambda item: -item[1])[:8])
-    return median(totals), {name: round(ms, 1) for name, ms in heaviest.items()}
+def import_ms(statement: str, env: dict[str, str]) -> tuple[float, dict[str, float]]:
+    """One fresh interpreter: the import time of `statement` beyond what the interpreter
+    imports at start (`-c pass`), and its heaviest top-level packages."""
+    baseline = _imported("pass", env)
+    extra = {name: us for name, us in _imported(statement, env).items() if name not in baseline}
+    by_package: dict[str, float] = {}
+    for name, us in extra.items():
+        top = name.split(".")[0]
+        by_package[top] = by_package.get(top, 0) + us / 1000
+    heaviest = dict(sorted(by_package.items(), key=lambda item: -item[1])[:8])
+    return sum(extra.values()) / 1000, {name: round(ms, 1) for name, ms in heaviest.items()}
 
 
 def run(stack, runs: int = 5) -> dict:
     env = {**os.environ, **stack.values}
-    app_ms, app_heaviest = import_ms(APP, env, runs)
-    minimum_ms, minimum_heaviest = import_ms(MINIMUM, env, runs)
+    app_runs, minimum_runs = [], []
+    for _ in range(runs):  # alternately, so a change in the machine's load hits both alike
+        app_runs.append(import_ms(APP, env))
+        minimum_runs.append(import_ms(MINIMUM, env))
+    app_ms, app_heaviest = median([ms for ms, _ in app_runs]), app_runs[-1][1]
+    minimum_ms, minimum_heaviest = median([ms for ms, _ in minimum_runs]), minimum_runs[-1][1]
 
     started = time.perf_counter()
     host = stack.host()

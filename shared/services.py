@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from shared.admin import AdminReadouts
     from shared.audit import AuditLog
     from shared.cleanup import Cleanup
-    from shared.codes import CodeService, IssuerDirectory
+    from shared.codes.service import CodeService, IssuerDirectory
     from shared.config import Settings
     from shared.csrf import CsrfTokens
     from shared.downloads import DownloadSigner
@@ -134,7 +134,8 @@ class Services:
 
     @cached_property
     def codes(self) -> CodeService:
-        from shared.codes import CodeService, CodeStore
+        from shared.codes.service import CodeService
+        from shared.codes.store import CodeStore
 
         return CodeService(
             CodeStore(self.storage.table("codes"), self.expiry, self.pool),

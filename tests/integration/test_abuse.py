@@ -5,7 +5,7 @@ import secrets
 import pytest
 
 from shared import errors
-from shared.codes import CodeRejected
+from shared.codes.models import CodeRejected
 from tests.integration.codes_support import add_resource, add_user
 
 

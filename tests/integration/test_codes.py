@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from shared import errors
-from shared.codes import CodeRejected, RejectReason
+from shared.codes.models import CodeRejected, RejectReason
 
 from .codes_support import add_resource, add_user, services_at_real_time
 

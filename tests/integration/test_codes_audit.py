@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.clock import ManualClock
-from shared.codes import CodeRejected
+from shared.codes.models import CodeRejected
 from shared.services import Services
 from shared.storage import AUDIT_CONTAINER
 
