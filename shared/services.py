@@ -272,6 +272,8 @@ class Services:
         s = self.settings
 
         def acs() -> AcsEmail:
+            from shared.mail.providers import AcsEmail
+
             credential = None
             if s.mail_endpoint and not s.mail_connection_string:
                 from azure.identity import DefaultAzureCredential  # only needed in Azure
