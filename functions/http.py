@@ -19,6 +19,7 @@ from azure.core.exceptions import HttpResponseError, ServiceRequestError, Servic
 from pydantic import BaseModel, ValidationError
 
 from shared import errors
+from shared.abuse.sources import forwarded_source
 from shared.services import services
 from shared.sessions import Session
 
@@ -90,19 +91,12 @@ class RequestContext:
 
     @property
     def client_ip(self) -> str:
-        return client_ip(self.request.headers.get("x-forwarded-for"), services().settings.trusted_proxy_count)
-
-
-def client_ip(forwarded_for: str | None, trusted_proxy_count: int) -> str:
-    """The client's address: the entry `trusted_proxy_count` hops from the right of
-    X-Forwarded-For (the Functions front end appends the caller's address there)."""
-    hops = [hop.strip() for hop in (forwarded_for or "").split(",") if hop.strip()]
-    if not hops:
-        return "unknown"
-    hop = hops[max(0, len(hops) - max(1, trusted_proxy_count))]
-    if hop.count(":") == 1:  # "1.2.3.4:5678"
-        hop = hop.split(":")[0]
-    return hop.strip("[]")
+        """The client's source for limits and the audit (shared/abuse/sources.py): an IPv4
+        address, an IPv6 /64, or the one bucket of what does not parse."""
+        settings = services().settings
+        return forwarded_source(
+            self.request.headers.get("x-forwarded-for"), settings.trusted_proxy_count, settings.ipv6_prefix_length
+        )
 
 
 def _json_value(value: Any) -> str:

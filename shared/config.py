@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # How many proxies append to X-Forwarded-For in front of the app: 1 for the Functions
     # front end (the local host imitates it), 2 behind Azure Front Door.
     trusted_proxy_count: int = Field(default=1, ge=1, le=5)
+    # An IPv6 client counts as its network of this prefix length (a subscriber's /64), so
+    # rotating through it buys no fresh budget; IPv4 counts per address.
+    ipv6_prefix_length: int = Field(default=64, ge=32, le=128)
 
     # Input limits at the HTTP edge.
     max_json_body_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)

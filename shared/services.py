@@ -17,7 +17,7 @@ from shared.storage import AUDIT_CONTAINER, DEV_MAILBOX_TABLE, MAIL_QUEUE, RESOU
 # here: importing the app, at every cold start, then loads only what indexing the
 # functions needs, and the first request that uses a service loads what that one needs.
 if TYPE_CHECKING:
-    from shared.abuse import AbuseGuard
+    from shared.abuse.guard import AbuseGuard
     from shared.accounts.activation import ActivationStore
     from shared.accounts.service import AccountService
     from shared.accounts.users import UserStore
@@ -83,8 +83,8 @@ class Services:
 
     @cached_property
     def abuse(self) -> AbuseGuard:
-        from shared.abuse import AbuseGuard, AccountPauses, Limits
-        from shared.ratelimit import RateLimiter
+        from shared.abuse.guard import AbuseGuard, AccountPauses, Limits
+        from shared.abuse.ratelimit import RateLimiter
 
         table = self.storage.table("ratelimits")
         pauses = AccountPauses(
@@ -177,7 +177,7 @@ class Services:
 
     @cached_property
     def cleanup(self) -> Cleanup:
-        from shared.abuse import PAUSE_KIND
+        from shared.abuse.guard import PAUSE_KIND
         from shared.cleanup import Cleanup
 
         # What cleanup deletes, by the `kind` of the expiry index's rows: one entry per area.

@@ -6,7 +6,7 @@ import pytest
 
 from shared import errors
 from shared.expiry import bucket_of
-from shared.ratelimit import Limit, RateLimiter
+from shared.abuse.ratelimit import Limit, RateLimiter
 
 
 @pytest.fixture

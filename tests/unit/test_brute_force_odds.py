@@ -1,4 +1,4 @@
-from bench.brute_force_odds import TARGET, brute_force_odds, default_settings, windows_touched
+from shared.abuse.odds import TARGET, brute_force_odds, default_settings, windows_touched
 
 
 def test_a_ten_minute_lifetime_touches_at_most_three_five_minute_windows():

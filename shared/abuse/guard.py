@@ -28,7 +28,7 @@ from shared.clock import Clock
 from shared.concurrency import run_parallel
 from shared.config import Settings
 from shared.expiry import ExpiryIndex
-from shared.ratelimit import Limit, RateLimiter
+from shared.abuse.ratelimit import Limit, RateLimiter
 
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 GLOBAL = "global"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from shared.abuse import limit_from
+from shared.abuse.guard import limit_from
 from shared.config import Settings
 
 CODE_SPACE = 10**6  # 6 digits
