@@ -48,14 +48,21 @@ def main() -> None:
         floor = median_ms(point_read)
         figures = {
             "reserve_redemption (every redemption)": median_ms(
-                lambda n: svc.abuse.reserve_redemption(f"ip:{n}", secrets.token_urlsafe(16))
+                lambda n: svc.abuse.reserve_redemption(f"198.51.100.{n % 250}", secrets.token_urlsafe(16))
+            ),
+            "... and release (a redeemed code)": median_ms(
+                lambda n: svc.abuse.reserve_redemption(f"198.51.101.{n % 250}", secrets.token_urlsafe(16)).release()
             ),
             "reserve_issuance (every issuance)": median_ms(
-                lambda n: svc.abuse.reserve_issuance(f"user-{n}", f"ip:{n}")
+                lambda n: svc.abuse.reserve_issuance(f"user-{n}", f"198.51.102.{n % 250}")
             ),
-            "redemption_failed (failures only)": median_ms(lambda n: svc.abuse.redemption_failed(f"ip:{n % 50}")),
-            "check_login (every login)": median_ms(lambda n: svc.abuse.check_login(f"ip:{n}", f"u{n}@example.com")),
-            "login_failed (failures only)": median_ms(lambda n: svc.abuse.login_failed(f"ip:{n}", f"u{n}@example.com")),
+            "redemption_failed (failures only)": median_ms(lambda n: svc.abuse.redemption_failed()),
+            "password_attempt (a new device)": median_ms(
+                lambda n: svc.abuse.password_attempt(f"198.51.103.{n % 250}", f"u{n}@example.com")
+            ),
+            "password_attempt (a known device)": median_ms(
+                lambda n: svc.abuse.password_attempt(f"198.51.104.{n % 250}", f"u{n}@example.com", device=f"d{n}")
+            ),
         }
         print(f"{'one point read (the unit)':40} {floor:7.2f} ms  1.00x")
         for name, value in figures.items():

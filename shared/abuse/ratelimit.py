@@ -1,16 +1,23 @@
 """Rate limits shared by every instance: fixed-window counters in Table Storage.
 
 Counter rows live in TTL-style partitions: PartitionKey = "<expiry bucket of the window's
-end>:<shard>", RowKey = "<limit>:<keyed hash of the key>:<window>[:<slot>]". A lookup
-derives both from the key and the clock (a point read); cleanup deletes whole partitions
-of buckets that ended, without an index row per counter and without touching a live
-window. The shard (the key hash's first hex digit) spreads one bucket's counters over 16
-partitions. Increments are read-modify-write with the row's ETag, so concurrent
-instances never lose a count. Keys (client IPs, emails, resource ids) are stored only as
-keyed hashes. A hot counter (the global failure budget) is split into slots, read back
-with one range query. Limits counted before the act are strict: `reserve` inserts the
-next numbered row ("<row>=<number>", a number is taken once), `attempt` a row of its own
-and then counts the window's rows (for keys many race on).
+end>:<shard>", RowKey = "<limit>:<keyed hash of the key>:<window>..." . A lookup derives
+both from the key and the clock; cleanup deletes whole partitions of buckets that ended,
+without an index row per counter and without touching a live window. The shard (the key
+hash's first hex digit) spreads one bucket's counters over 16 partitions. Keys (client
+sources, emails, resource ids) are stored only as keyed hashes; new rows go under the
+active key and every count reads the rows under every key of the ring, so a key rotation
+resets no counter.
+
+Every limit that guards an act takes its slot before the act, so concurrency cannot
+overshoot it:
+- `reserve` inserts the window's next numbered row ("<row>=<number>"): the insert is the
+  claim, a number is taken once. For acts counted whatever their outcome.
+- `hold` inserts a row of its own, then counts the window's rows: the n-th holder always
+  sees at least n. `release` gives the slot back when the act turns out not to count (a
+  right password, a redeemed code), so only failures stay counted.
+- `hit` counts after the fact, into a counter split over slots: only for the global
+  failure budget, a soft signal that many instances write at once.
 """
 
 from __future__ import annotations
@@ -66,6 +73,14 @@ def _numbered(row: str, number: int) -> str:
     return f"{row}={_NUMBERS - number:07d}"
 
 
+@dataclass(frozen=True)
+class Slot:
+    """A held slot: its row, to release it."""
+
+    partition: str
+    row: str
+
+
 class RateLimiter:
     def __init__(self, table: TableClient, keys: KeyRing, clock: Clock):
         self._table = table
@@ -75,126 +90,133 @@ class RateLimiter:
         # value costs one failed insert, never a wrong count
         self._taken: dict[str, int] = {}
 
-    def key_hash(self, key: str) -> str:
-        return self._keys.hash(KEY_PURPOSE, key, self._keys.active_key_id).digest[:32]
-
-    def _counter(self, limit: Limit, key: str) -> CounterKey:
+    def _counters(self, limit: Limit, key: str) -> list[CounterKey]:
+        """The key's counter in the current window under every key of the ring, the
+        active key (where new rows go) first."""
         number, ends = limit.window_of(self._clock.now())
-        digest = self.key_hash(key)
+        return [self._counter(limit, key, key_id, number, ends) for key_id in self._keys.key_ids]
+
+    def _counter(self, limit: Limit, key: str, key_id: str, number: int, ends: datetime) -> CounterKey:
+        digest = self._keys.hash(KEY_PURPOSE, key, key_id).digest[:32]
         return CounterKey(f"{bucket_of(ends)}:{digest[0]}", f"{limit.name}:{digest}:{number}", ends)
 
-    def count(self, limit: Limit, key: str) -> tuple[int, datetime]:
-        """Events counted in the current window, and when the window ends."""
-        counter = self._counter(limit, key)
-        if limit.shards == 1:
-            try:
-                return self._table.get_entity(counter.partition, counter.row)["count"], counter.ends
-            except ResourceNotFoundError:
-                return 0, counter.ends
-        rows = self._table.query_entities(
+    def _rows(self, counter: CounterKey, low: str, high: str, select: list[str], per_page: int | None = None):
+        return self._table.query_entities(
             "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
-            parameters={"pk": counter.partition, "low": f"{counter.row}:", "high": f"{counter.row};"},
-            select=["count"],
+            parameters={"pk": counter.partition, "low": f"{counter.row}{low}", "high": f"{counter.row}{high}"},
+            select=select,
+            results_per_page=per_page,
         )
-        return sum(row["count"] for row in rows), counter.ends
 
-    def check(self, limit: Limit, key: str) -> None:
-        """Raise TooManyRequests when the window's budget is spent."""
-        count, ends = self.count(limit, key)
-        if count >= limit.limit:
-            raise errors.TooManyRequests(self.seconds_until(ends))
+    # -- hold and release: rows of their own, counted
 
-    def hit(self, limit: Limit, key: str) -> int:
-        """Count one event; returns the count of this counter row after it."""
-        counter = self._counter(limit, key)
-        row = counter.row if limit.shards == 1 else f"{counter.row}:{secrets.randbelow(limit.shards)}"
-        # Most counters start in the call that counts: try the insert first (one round trip).
+    def _held(self, counter: CounterKey, cap: int) -> int:
+        return sum(1 for _ in islice(self._rows(counter, ":", ";", ["RowKey"], min(cap, 1000)), cap))
+
+    def hold(self, limit: Limit, key: str) -> Slot:
+        """Take a slot of the window before the act; TooManyRequests (and no slot) when
+        `limit.limit` are taken. Two calls whatever the contention (three or more only
+        while a rotation leaves several keys in the ring)."""
+        active, *others = self._counters(limit, key)
+        slot = Slot(active.partition, f"{active.row}:{secrets.token_hex(8)}")
+        self._table.create_entity({"PartitionKey": slot.partition, "RowKey": slot.row})
+        cap = limit.limit + 1
+        held = self._held(active, cap) + sum(self._held(other, cap) for other in others)
+        if held > limit.limit:
+            self.release(slot)
+            raise errors.TooManyRequests(self.seconds_until(active.ends))
+        return slot
+
+    def release(self, slot: Slot) -> None:
+        with suppress(ResourceNotFoundError):  # swept with its bucket meanwhile
+            self._table.delete_entity(slot.partition, slot.row)
+
+    def tally(self, limit: Limit, key: str) -> tuple[int, datetime]:
+        """Slots held in the current window (up to limit + 1), and when the window ends."""
+        counters = self._counters(limit, key)
+        return sum(self._held(counter, limit.limit + 1) for counter in counters), counters[0].ends
+
+    def tally_before(self, limit: Limit, key: str) -> int:
+        """Slots held in the window before the current one (up to limit + 1)."""
+        number, ends = limit.window_of(self._clock.now() - limit.window)
+        return sum(
+            self._held(self._counter(limit, key, key_id, number, ends), limit.limit + 1)
+            for key_id in self._keys.key_ids
+        )
+
+    # -- reserve: numbered rows
+
+    def reserve(self, limit: Limit, key: str) -> int:
+        """Count one act before it happens, strictly: each act inserts the window's next
+        numbered row, and the insert is the claim, so racers never share a number and at
+        most `limit.limit` acts ever pass. Raises TooManyRequests once they are taken.
+        Usually one insert: most counters are new, and this process remembers the last
+        number it saw taken of the others; racers on one key retry one another (`hold`
+        suits keys many race on)."""
+        active, *others = self._counters(limit, key)
+        # numbers taken under an older key of the ring count too (rotation resets nothing)
+        earlier = sum(self._highest_taken(other) for other in others)
+        taken = self._taken.get(active.row, 0)
+        for _ in range(_MAX_WRITE_TRIES):
+            number = taken + 1
+            if earlier + number > limit.limit:
+                break
+            try:
+                self._table.create_entity({"PartitionKey": active.partition, "RowKey": _numbered(active.row, number)})
+            except ResourceExistsError:
+                taken = self._highest_taken(active)  # another instance came first
+                continue
+            if len(self._taken) >= _MAX_REMEMBERED:
+                self._taken.clear()
+            self._taken[active.row] = number
+            return earlier + number
+        raise errors.TooManyRequests(self.seconds_until(active.ends))
+
+    def _highest_taken(self, counter: CounterKey) -> int:
+        """The highest number taken in the window: numbered rows sort highest first, so
+        it is the first row of a one-row page."""
+        first = next(iter(self._rows(counter, "=", ">", ["RowKey"], 1)), None)
+        return 0 if first is None else _NUMBERS - int(first["RowKey"].rpartition("=")[2])
+
+    # -- hit and count: a sharded counter, counted after the fact
+
+    def hit(self, limit: Limit, key: str) -> None:
+        """Count one event into one of the counter's slots (read-modify-write with the
+        row's ETag, so no count is lost)."""
+        active = self._counters(limit, key)[0]
+        row = f"{active.row}:{secrets.randbelow(limit.shards)}"
+        # Most slots start in the call that counts: try the insert first (one round trip).
         try:
-            self._table.create_entity({"PartitionKey": counter.partition, "RowKey": row, "count": 1})
-            return 1
+            self._table.create_entity({"PartitionKey": active.partition, "RowKey": row, "count": 1})
+            return
         except ResourceExistsError:
             pass
         for attempt in range(_MAX_WRITE_TRIES):
             if attempt:
                 time.sleep(secrets.randbelow(10 * min(attempt, 5)) / 1000)  # jitter, so racers spread out
             try:
-                entity = self._table.get_entity(counter.partition, row)
+                entity = self._table.get_entity(active.partition, row)
             except ResourceNotFoundError:  # swept meanwhile: start again
                 with suppress(ResourceExistsError):
-                    self._table.create_entity({"PartitionKey": counter.partition, "RowKey": row, "count": 1})
-                    return 1
+                    self._table.create_entity({"PartitionKey": active.partition, "RowKey": row, "count": 1})
+                    return
                 continue
             entity["count"] += 1
             try:
                 self._table.update_entity(
-                    entity,
-                    mode=UpdateMode.REPLACE,
-                    etag=entity.metadata["etag"],
+                    entity, mode=UpdateMode.REPLACE, etag=entity.metadata["etag"],
                     match_condition=MatchConditions.IfNotModified,
-                )
-                return entity["count"]
+                )  # fmt: skip
+                return
             except (ResourceModifiedError, ResourceNotFoundError):
                 continue  # another instance counted first: read again
-        raise errors.TooManyRequests(self.seconds_until(counter.ends))
+        # a lost count of a soft signal: the failure it counts was answered already
 
-    def attempt(self, limit: Limit, key: str) -> int:
-        """Record one attempt as a row of its own, then count the window's rows: no
-        contention between racers, and the n-th recorded attempt always sees at least n,
-        so at most `limit.limit` attempts ever see a count within the limit. Two calls
-        whatever the contention: for keys many race on (a resource's guests) with small
-        limits (the count reads up to limit + 1 rows)."""
-        counter = self._counter(limit, key)
-        self._table.create_entity(
-            {"PartitionKey": counter.partition, "RowKey": f"{counter.row}:{secrets.token_hex(8)}", "count": 1}
+    def count(self, limit: Limit, key: str) -> int:
+        """Events counted by `hit` in the current window, over all slots and keys."""
+        return sum(
+            row["count"] for counter in self._counters(limit, key) for row in self._rows(counter, ":", ";", ["count"])
         )
-        rows = self._table.query_entities(
-            "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
-            parameters={"pk": counter.partition, "low": f"{counter.row}:", "high": f"{counter.row};"},
-            select=["RowKey"],
-            results_per_page=min(limit.limit + 1, 1000),  # the service's page limit
-        )
-        return sum(1 for _ in islice(rows, limit.limit + 1))
-
-    def reserve(self, limit: Limit, key: str) -> int:
-        """Count one event before it happens, strictly: each event inserts the window's
-        next numbered row, and the insert is the claim, so racers never share a number
-        and at most `limit.limit` events ever pass. Raises TooManyRequests once they are
-        taken. Usually one insert: most counters are new, and this process remembers the
-        last number it saw taken of the others; but racers on one key retry one another
-        (see `attempt` for keys many race on)."""
-        counter = self._counter(limit, key)
-        taken = self._taken.get(counter.row, 0)
-        for _ in range(_MAX_WRITE_TRIES):
-            number = taken + 1
-            if number > limit.limit:
-                break
-            try:
-                self._table.create_entity({"PartitionKey": counter.partition, "RowKey": _numbered(counter.row, number)})
-            except ResourceExistsError:
-                taken = self._highest_taken(counter)  # another instance came first
-                continue
-            if len(self._taken) >= _MAX_REMEMBERED:
-                self._taken.clear()
-            self._taken[counter.row] = number
-            return number
-        raise errors.TooManyRequests(self.seconds_until(counter.ends))
-
-    def _highest_taken(self, counter: CounterKey) -> int:
-        """The highest number taken in the window: numbered rows sort highest first, so
-        it is the first row of a one-row page."""
-        rows = self._table.query_entities(
-            "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
-            parameters={"pk": counter.partition, "low": f"{counter.row}=", "high": f"{counter.row}>"},
-            select=["RowKey"],
-            results_per_page=1,
-        )
-        first = next(iter(rows), None)
-        return 0 if first is None else _NUMBERS - int(first["RowKey"].rpartition("=")[2])
-
-    def consume(self, limit: Limit, key: str) -> None:
-        """Check, then count: for limits on every attempt (not only failures)."""
-        self.check(limit, key)
-        self.hit(limit, key)
 
     def now(self) -> datetime:
         return self._clock.now()

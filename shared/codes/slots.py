@@ -1,0 +1,54 @@
+"""At most N active codes per resource, strictly, however many issue at once.
+
+A resource has at most N slot rows in the `codes` table (PartitionKey "slots:<resource
+id>", RowKey = the slot's number); issuing a code first claims one: an insert of a free
+number, or, once all N exist, an ETag-conditional take-over of a slot whose code is no
+longer active (expired, redeemed, revoked, or never stored). Each claim is a single
+conditional write, so two issuers never hold one slot, and N slots are N codes at most.
+The brute-force figures (shared/abuse/odds.py) rely on N.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import TableClient, UpdateMode
+
+
+class ActiveCodeSlots:
+    def __init__(self, table: TableClient, per_resource: int):
+        self._table = table
+        self.per_resource = per_resource
+
+    def claim(
+        self, resource_id: str, holder: dict, *, now: datetime, still_active: Callable[[dict], bool]
+    ) -> bool:
+        """Take a slot of the resource for a code (`holder`: codeId, issuerId, expiresAt);
+        False when all are held by active codes. `still_active(slot)` tells whether an
+        unexpired slot's code is still active (a read of its code)."""
+        partition = f"slots:{resource_id}"
+        slots = list(self._table.query_entities("PartitionKey eq @pk", parameters={"pk": partition}))
+        taken = {int(slot["RowKey"]) for slot in slots}
+        for number in (n for n in range(self.per_resource) if n not in taken):
+            try:
+                self._table.create_entity({"PartitionKey": partition, "RowKey": f"{number:07d}", **holder})
+                return True
+            except ResourceExistsError:
+                continue  # another issuer took it
+        for slot in slots:
+            if int(slot["RowKey"]) >= self.per_resource:
+                continue  # left from a larger setting
+            if slot["expiresAt"] > now and still_active(slot):
+                continue
+            try:
+                self._table.update_entity(
+                    {"PartitionKey": partition, "RowKey": slot["RowKey"], **holder},
+                    mode=UpdateMode.REPLACE, etag=slot.metadata["etag"], match_condition=MatchConditions.IfNotModified,
+                )  # fmt: skip
+                return True
+            except (ResourceModifiedError, ResourceNotFoundError):
+                continue  # another issuer took it over first
+        return False

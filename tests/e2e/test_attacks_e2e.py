@@ -1,0 +1,273 @@
+"""Attacks on the abuse limits, tried over HTTP through the local host as an attacker with
+many addresses would, each the reproduction of a finding and the proof of its fix.
+
+The host stands behind one more trusted proxy (TRUSTED_PROXY_COUNT=2, as behind Azure
+Front Door): the test plays that proxy and writes each client's address into
+X-Forwarded-For, so one test speaks for thousands of sources, IPv4 and IPv6. Limits are
+the defaults unless a test's host says otherwise. The figures the README's table quotes
+are printed (`pytest -s`) and asserted here.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from shared.services import Services
+
+from .test_accounts_e2e import PASSWORD, basic, bearer, wait_for_mail
+
+pytestmark = pytest.mark.e2e
+
+ATTACK_LIMITS = {
+    "TRUSTED_PROXY_COUNT": "2",
+    # the defaults of every limit an attack here meets (tests/conftest.py loosens some)
+    "LIMIT_REDEEM_ATTEMPTS_PER_RESOURCE": "10/30m",
+    "LIMIT_REDEEM_ATTEMPTS_PER_RESOURCE_AND_IP": "5/30m",
+    "LIMIT_REDEEM_FAILURES_PER_IP": "20/10m",
+    "MAX_ACTIVE_CODES_PER_RESOURCE": "3",
+    # small, so that this test's botnet spends it
+    "LIMIT_REDEEM_FAILURES_GLOBAL": "200/5m",
+}
+
+
+@pytest.fixture(scope="module")
+def edge(launch_devhost, settings, app_settings_values):
+    with launch_devhost({**app_settings_values, **ATTACK_LIMITS}) as host:
+        yield host
+
+
+@pytest.fixture(scope="module")
+def accounts(settings) -> Services:
+    """Services on the same storage and keys as the host."""
+    return Services(settings)
+
+
+def ipv4() -> str:
+    return "10." + ".".join(str(secrets.randbelow(254) + 1) for _ in range(3))
+
+
+def ipv6_subnet() -> str:
+    return "2001:db8:" + ":".join(f"{secrets.randbelow(65535):x}" for _ in range(2))
+
+
+def addresses(count: int) -> list[str]:
+    """`count` sources: half IPv4 addresses, half IPv6 /64s (one address in each)."""
+    return [ipv4() if n % 2 else f"{ipv6_subnet()}::{secrets.randbelow(65535):x}" for n in range(count)]
+
+
+def via(address: str, headers: dict[str, str] | None = None) -> dict[str, str]:
+    return {"x-forwarded-for": address, **(headers or {})}
+
+
+def an_owner(accounts: Services) -> str:
+    address = f"owner.{secrets.token_hex(6)}@example.com"
+    accounts.accounts.register(address, PASSWORD)
+    user = accounts.accounts.find_user(address)
+    accounts.users.update(user, status="active", activated_at=accounts.clock.now())
+    return address
+
+
+def sign_in(host, email: str, password: str, source: str, *, device: str | None = None, **body) -> httpx.Response:
+    headers = via(source, {"x-device-token": device} if device else None)
+    return host.client.post("/api/sessions", json={"email": email, "password": password, **body}, headers=headers)
+
+
+def in_parallel(call, items, workers: int = 16) -> list:
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(call, items))
+
+
+def statuses(responses: list[httpx.Response]) -> dict[int, int]:
+    counted: dict[int, int] = {}
+    for response in responses:
+        counted[response.status_code] = counted.get(response.status_code, 0) + 1
+    return counted
+
+
+# --- accounts ---------------------------------------------------------------------------
+
+
+def test_a_thousand_addresses_cannot_keep_the_owner_out(edge, accounts):
+    owner = an_owner(accounts)
+    device = sign_in(edge, owner, PASSWORD, ipv4()).json()["data"]["deviceToken"]
+
+    def attack(source: str) -> httpx.Response:
+        return sign_in(edge, owner, f"guess-{secrets.token_hex(4)}", source)
+
+    def owner_on_known_device(_) -> httpx.Response:
+        return sign_in(edge, owner, PASSWORD, ipv4(), device=device)
+
+    with ThreadPoolExecutor(16) as pool:
+        attacks = pool.map(attack, addresses(1000))
+        owner_during = [pool.submit(owner_on_known_device, n) for n in range(5)]
+        attacks = list(attacks)
+    seen = statuses(attacks)
+    print(f"\n1,000 addresses, one wrong password each: {seen}")
+    assert set(seen) <= {401, 429}
+    assert seen.get(401, 0) <= 10  # passwords checked: the account's short-window budget
+    assert all(future.result().status_code == 201 for future in owner_during)
+
+    # a new device: paused, the same answer with the right password as with a wrong one
+    right = sign_in(edge, owner, PASSWORD, ipv4())
+    wrong = sign_in(edge, owner, "not-the-password", ipv4())
+    assert right.status_code == wrong.status_code == 429
+    assert right.json()["error"] == wrong.json()["error"] == "sign_in_paused"
+    assert right.json()["message"] == wrong.json()["message"]
+    assert 1 <= int(right.headers["retry-after"]) <= 15 * 60
+
+    # ... and the owner gets in on it with an unlock code by mail
+    owner_source = ipv4()
+    asked = edge.client.post("/api/sessions/unlock", json={"email": owner}, headers=via(owner_source))
+    assert asked.status_code == 202
+    code = re.search(r"unlock code is (\d{6})\.", wait_for_mail(edge, owner, "unlock_code")["text"]).group(1)
+    unlocked = sign_in(edge, owner, PASSWORD, owner_source, unlockCode=code)
+    assert unlocked.status_code == 201, unlocked.text
+    assert unlocked.json()["requestObject"]["unlockCode"] == "***"
+    new_device = unlocked.json()["data"]["deviceToken"]
+    assert sign_in(edge, owner, PASSWORD, ipv4(), device=new_device).status_code == 201
+    # the owner heard of the attack once, not once per window
+    notices = edge.client.get("/api/dev/mailbox", params={"to": owner}).json()["data"]
+    assert sum(1 for mail in notices if mail.get("kind") == "sign_in_paused") <= 1
+
+
+def test_an_unlock_request_answers_alike_for_unknown_addresses(edge, accounts):
+    known, unknown = an_owner(accounts), f"nobody.{secrets.token_hex(6)}@example.com"
+    answers = [
+        edge.client.post("/api/sessions/unlock", json={"email": e}, headers=via(ipv4())) for e in (known, unknown)
+    ]
+    assert answers[0].status_code == answers[1].status_code == 202
+    assert answers[0].json()["message"] == answers[1].json()["message"]
+
+
+def test_rotating_through_an_ipv6_64_meets_the_limit_of_one_address(edge, accounts):
+    owner, subnet = an_owner(accounts), ipv6_subnet()
+    forms = [f"{subnet}::{n:x}" for n in range(1, 5)] + [f"[{subnet}::{n:x}]:{50000 + n}" for n in range(5, 9)]
+    answers = [sign_in(edge, owner, f"guess-{n}", form).status_code for n, form in enumerate(forms)]
+    print(f"\n8 addresses of one /64: {answers}")
+    assert answers == [401] * 5 + [429] * 3
+    assert sign_in(edge, owner, PASSWORD, ipv4()).status_code == 201
+
+
+def test_sixty_parallel_wrong_passwords_get_at_most_five_checks(edge, accounts):
+    owner, source = an_owner(accounts), ipv4()
+    answers = statuses(in_parallel(lambda n: sign_in(edge, owner, f"guess-{n}", source), range(60)))
+    print(f"\n60 parallel wrong passwords from one address: {answers}")
+    assert answers.get(401, 0) <= 5
+    assert answers.get(401, 0) + answers.get(429, 0) == 60
+
+
+def test_sixty_parallel_registrations_from_one_address_pass_at_most_the_limit(edge, settings):
+    source = ipv4()
+    answers = statuses(
+        in_parallel(
+            lambda n: edge.client.post(
+                "/api/users",
+                json={"email": f"burst.{secrets.token_hex(6)}@example.com", "password": PASSWORD},
+                headers=via(source),
+            ),
+            range(60),
+        )
+    )
+    print(f"\n60 parallel registrations from one address: {answers}")
+    assert answers.get(202, 0) <= int(settings.limit_register_per_ip.partition("/")[0])
+    assert answers.get(202, 0) + answers.get(429, 0) == 60
+
+
+@pytest.mark.parametrize(("path", "body"), [("/api/users/activation", {"code": "0000"}),
+                                            ("/api/users/activation/resend", None)])  # fmt: skip
+def test_sixty_parallel_activation_calls_from_one_address_pass_at_most_the_limit(edge, accounts, settings, path, body):
+    pending = f"pending.{secrets.token_hex(6)}@example.com"
+    accounts.accounts.register(pending, PASSWORD)
+    source = ipv4()
+    limit = settings.limit_activation_per_ip if path.endswith("activation") else settings.limit_resend_per_ip
+    answers = statuses(
+        in_parallel(
+            lambda _: edge.client.post(path, json=body, headers=via(source, basic(pending, "wrong"))), range(60)
+        )
+    )
+    print(f"\n60 parallel {path} from one address: {answers}")
+    assert 60 - answers.get(429, 0) <= int(limit.partition("/")[0])
+
+
+# --- codes ------------------------------------------------------------------------------
+
+
+def a_file(host, accounts) -> tuple[dict[str, str], str]:
+    """A signed-in owner's bearer headers and a resource id of theirs."""
+    owner = an_owner(accounts)
+    token = sign_in(host, owner, PASSWORD, ipv4()).json()["data"]["token"]
+    auth = bearer(token)
+    uploaded = host.client.put(
+        "/api/resources/leak.txt", content=b"secret", headers={**auth, "content-type": "text/plain"}
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    return auth, uploaded.json()["data"]["resourceId"]
+
+
+def issue(host, auth, resource_id: str) -> dict:
+    issued = host.client.post("/api/codes", json={"resourceId": resource_id}, headers=via(ipv4(), auth))
+    assert issued.status_code == 201, issued.text
+    return issued.json()["data"]
+
+
+def redeem(host, resource_id: str, code: str, source: str) -> httpx.Response:
+    return host.client.post("/api/codes/redeem", json={"resourceId": resource_id, "code": code}, headers=via(source))
+
+
+def test_sixty_parallel_failed_redemptions_from_one_address_pass_at_most_the_limit(edge):
+    source = ipv4()
+    answers = statuses(
+        in_parallel(
+            lambda _: redeem(edge, secrets.token_urlsafe(16), f"{secrets.randbelow(10**6):06d}", source), range(60)
+        )
+    )
+    print(f"\n60 parallel failed redemptions from one address: {answers}")
+    assert answers.get(400, 0) <= 20
+    assert answers.get(400, 0) + answers.get(429, 0) == 60
+
+
+def test_a_leaked_link_is_rotated_and_the_new_link_works_while_the_attacker_keeps_going(edge, accounts):
+    auth, leaked = a_file(edge, accounts)
+    old_code = issue(edge, auth, leaked)["code"]
+    attackers = addresses(40)
+
+    def guess(source: str) -> int:
+        return redeem(edge, leaked, f"{secrets.randbelow(10**6):06d}", source).status_code
+
+    first_wave = statuses([guess(source) for source in attackers[:20]])
+    # the owner sees the attack, the guest link is frozen
+    listed = {r["resourceId"]: r for r in edge.client.get("/api/resources", headers=auth).json()["data"]["resources"]}
+    assert listed[leaked]["redemption"]["paused"] is True
+    assert listed[leaked]["redemption"]["failedAttempts"] >= 10
+    assert redeem(edge, leaked, old_code, ipv4()).status_code == 429
+
+    rotated = edge.client.post(f"/api/resources/{leaked}/link", headers=auth)
+    assert rotated.status_code == 200, rotated.text
+    fresh = rotated.json()["data"]["resourceId"]
+    assert fresh != leaked and rotated.json()["data"]["redeemUrl"].endswith(f"/r/{fresh}")
+    new_code = issue(edge, auth, fresh)["code"]
+    second_wave = statuses([guess(source) for source in attackers[20:]])  # the attacker keeps going on the old id
+    print(f"\nleaked link: before rotation {first_wave}, after {second_wave}")
+    assert set(second_wave) == {400}  # the old id redeems nothing, and freezes nothing of the new one
+    guest = redeem(edge, fresh, new_code, ipv4())
+    assert guest.status_code == 200, guest.text
+    assert redeem(edge, leaked, old_code, ipv4()).status_code in (400, 429)  # its codes were revoked
+
+
+def test_a_botnet_of_a_thousand_addresses_does_not_slow_a_guest_who_never_failed(edge, accounts):
+    auth, resource_id = a_file(edge, accounts)
+    code = issue(edge, auth, resource_id)["code"]
+    botnet = statuses(
+        in_parallel(lambda source: redeem(edge, secrets.token_urlsafe(16), "123456", source), addresses(1000))
+    )
+    print(f"\nbotnet of 1,000 addresses, one failure each: {botnet}")
+    assert botnet.get(400, 0) >= 200  # the global budget (200 here) is spent
+    guest = ipv4()
+    typos = [redeem(edge, secrets.token_urlsafe(16), "654321", guest).status_code for _ in range(19)]
+    assert typos == [400] * 19  # the full per-address allowance (20), not the tightened 3
+    assert redeem(edge, resource_id, code, guest).status_code == 200
