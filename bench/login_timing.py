@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             hmac_keys="b1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
             hmac_active_key_id="b1",
             bcrypt_cost=args.cost,
+            app_environment="local",
             mail_provider="devmailbox",
             instance_id="bench",
         )

@@ -3,10 +3,12 @@ HTTP function, as the Functions host and its front end would.
 
 - routes come from the function index (host.json's routePrefix in front); unknown path ->
   404, known path with another method -> 405, both in the app's JSON envelope;
+- the path is decoded as ASP.NET Core decodes it: every escape but `%2F`, which stays
+  encoded in route values, so `%23` (`#`) and `%3F` (`?`) reach the app inside them;
 - `function` and `admin` auth levels need a key (`x-functions-key` header or `?code=`):
   the function key or the master key for `function`, the master key for `admin`;
 - the request body is capped (Content-Length over the cap -> 413 before reading; a chunked
-  body is read only up to the cap);
+  body is read only up to the cap, then 413), and so is a JSON body of the admin API;
 - the caller's address is appended to X-Forwarded-For, like the Azure front end;
 - `POST /admin/functions/{name}` (master key, body `{"input": "..."}`) runs a timer or
   queue function now, and `GET /admin/host/status` (master key) says the host is up;
@@ -22,10 +24,12 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 import anyio
 import azure.functions as func
@@ -81,6 +85,22 @@ def _under(path: str, prefix: str) -> bool:
     StartsWithSegments)."""
     path, prefix = path.lower(), prefix.lower()
     return path == prefix or path.startswith(prefix + "/")
+
+
+_ENCODED_SLASH = re.compile(r"(%2[fF])")
+
+
+def raw_path(request: Request) -> str:
+    """The path as sent, still percent-encoded (no query string)."""
+    raw = request.scope.get("raw_path")
+    return raw.decode("latin-1") if raw else request.url.path
+
+
+def decoded_path(raw: str) -> str:
+    """Percent-decoded like ASP.NET Core's request path: every escape but `%2F`, which stays
+    as sent (so an encoded slash never splits a segment)."""
+    parts = _ENCODED_SLASH.split(raw)
+    return "".join(part if _ENCODED_SLASH.fullmatch(part) else unquote(part, errors="replace") for part in parts)
 
 
 def _same(given: str | None, expected: str | None) -> bool:
@@ -150,7 +170,8 @@ class DevHost:
             names = sorted(f.name for f in (*self.index.http, *self.index.timers, *self.index.queues))
             return Response(json.dumps({"state": "Running", "functions": names}), media_type="application/json")
 
-        path = self.edge_rewrite(path)
+        raw = self.edge_rewrite(raw_path(request))
+        path = self.edge_rewrite(decoded_path(raw_path(request)))
         if _under(path, "/admin") and not _under(path, "/admin/warmup"):
             return envelope(404, "Nothing is served at this address.", "not_found")
         allowed: set[str] = set()
@@ -161,7 +182,7 @@ class DevHost:
             if request.method not in function.methods:
                 allowed.update(function.methods)
                 continue
-            return await self.call_http(request, function, route_params, path)
+            return await self.call_http(request, function, route_params, raw)
         if allowed:
             return envelope(
                 405, "This method is not allowed here.", "method_not_allowed", {"Allow": ", ".join(sorted(allowed))}
@@ -194,8 +215,9 @@ class DevHost:
         return bytes(body)
 
     async def call_http(
-        self, request: Request, function: HttpFunction, route_params: dict[str, str], path: str | None = None
+        self, request: Request, function: HttpFunction, route_params: dict[str, str], raw: str | None = None
     ) -> Response:
+        """Run the HTTP function; `raw` is the (rewritten) path as sent, still encoded."""
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.options.max_request_body_bytes:
             raise BodyTooLarge()  # before anything else, like the front end
@@ -208,9 +230,11 @@ class DevHost:
         client = request.client.host if request.client else "unknown"
         forwarded = headers.get("x-forwarded-for")
         headers["x-forwarded-for"] = f"{forwarded}, {client}" if forwarded else client
+        query = request.scope.get("query_string", b"").decode("latin-1")
+        url = f"{request.url.scheme}://{request.url.netloc}{raw or raw_path(request)}" + (f"?{query}" if query else "")
         http_request = func.HttpRequest(
             request.method,
-            str(request.url.replace(path=path) if path and path != request.url.path else request.url),
+            url,
             headers=headers,
             params=dict(request.query_params),
             route_params=route_params,
@@ -232,7 +256,7 @@ class DevHost:
         try:
             payload = json.loads(await self.read_body(request, ADMIN_BODY_BYTES) or b"{}")
             text = payload.get("input", "") if isinstance(payload, dict) else None
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
             text = None
         if not isinstance(text, str):
             return envelope(400, 'The body must be {"input": "<string>"}.', "invalid_input")

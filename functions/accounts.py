@@ -8,6 +8,7 @@ from shared.accounts.models import (
     ActivationCode,
     ActivationView,
     Credentials,
+    DisplayNameChange,
     PasswordChange,
     PasswordChangedView,
     ProfileView,
@@ -72,6 +73,15 @@ def resend_activation(ctx) -> Reply:
 def me(ctx) -> Reply:
     """The signed-in user: email, role, activation and password age."""
     return Reply("Your account.", services().accounts.profile(ctx.session))
+
+
+@bp.route(route="api/users/me/display-name", methods=["PUT"])
+@api(DisplayNameChange, auth=True, response=ProfileView)
+def set_display_name(ctx, body: DisplayNameChange) -> Reply:
+    """Set the name guests see as the sharer of your files (null: they see no name; the
+    email address is never shown to them)."""
+    profile = services().accounts.set_display_name(ctx.session, body.display_name, request_id=ctx.request_id)
+    return Reply("The display name is set." if body.display_name else "No display name is shown.", profile)
 
 
 @bp.route(route="api/users/me/password", methods=["POST"])

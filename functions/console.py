@@ -10,8 +10,10 @@ built from CONSOLE_BASE_PATH; the host's own /admin/host, /admin/functions, /adm
 and /admin/extensions are never console pages.
 
 Sessions are the API's sessions (AccountService.login); the token travels in an HttpOnly,
-SameSite=Strict cookie (Secure unless COOKIE_SECURE is off) scoped to /admin. Every POST
-of a signed-in page carries a CSRF token derived from the session (shared/csrf.py)."""
+SameSite=Strict cookie: `__Host-console_session` (Secure, Path=/) wherever cookies are
+Secure, a bare `console_session` scoped to /admin on plain http://localhost
+(functions/web.py, `cookie_name`). Every POST of a signed-in page carries a CSRF token
+derived from the session (shared/csrf.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from urllib.parse import urlencode
 import azure.functions as func
 
 from functions.html import render
-from functions.http import RequestContext, validate
+from functions.http import RequestContext, usable_in_key, validate
 from functions.web import (
     SESSION_COOKIE,
     console_base,
@@ -344,7 +346,8 @@ def console_users(ctx: RequestContext, form) -> func.HttpResponse:
     accounts = services().accounts
     if form is None:
         query = (ctx.request.params.get("q") or "").strip()[:254]
-        user = accounts.find_user(query) if query else None
+        # an address is looked up by its hash; anything else is a user id, so a key
+        user = accounts.find_user(query) if query and ("@" in query or usable_in_key(query)) else None
         error = "No account matches." if query and user is None else None
         return console_render(ctx, "console/users.html", 404 if error else 200, query=query, user=user, error=error)
     user_id, action = form.get("userId", "")[:64], form.get("action", "")
@@ -356,6 +359,8 @@ def console_users(ctx: RequestContext, form) -> func.HttpResponse:
     }  # fmt: skip
     if action not in actions:
         raise errors.InvalidInput("Unknown action.")
+    if not usable_in_key(user_id):
+        return console_render(ctx, "console/users.html", 404, query=user_id, user=None, error="No account matches.")
     try:
         user = actions[action]()
     except (errors.NotFound, errors.Conflict, errors.InvalidInput) as problem:

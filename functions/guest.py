@@ -53,7 +53,8 @@ def guest_home(ctx: RequestContext) -> func.HttpResponse:
 @bp.route(route="r/{resourceId}", methods=["GET", "POST"])
 @page
 def guest_resource(ctx: RequestContext) -> func.HttpResponse:
-    """A guest link: what is shared (name, size, who shared it) and the field for the code."""
+    """A guest link: what is shared (name, size, the sharer's display name if there is one)
+    and the field for the code."""
     req = ctx.request
     resource_id = req.route_params.get("resourceId", "")
     shared = services().guest.shared_resource(resource_id)

@@ -8,6 +8,7 @@ Every JSON response is `{"requestObject", "message", "data"}` on success and
 import base64
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,9 +28,25 @@ log = logging.getLogger(__name__)
 
 # Field names whose values never leave the server or reach a log.
 SECRET_FIELDS = frozenset(
-    name.lower() for name in ("password", "oldPassword", "newPassword", "code", "token", "authorization", "csrfToken")
+    name.lower() for name in (
+        "password", "oldPassword", "newPassword", "code", "unlockCode", "token", "deviceToken", "authorization",
+        "csrfToken",
+    )
 )
 REDACTED = "***"
+
+# Deepest nesting of arrays and objects a JSON body may have; deeper is 400 invalid_json
+# before it is parsed, so nothing that walks request data (parsing, validation, redaction,
+# the answer's encoding) ever recurses further than this.
+MAX_JSON_DEPTH = 32
+# An X-Request-Id is taken only in this shape (it reaches logs and the audit); otherwise
+# the request gets a fresh one.
+REQUEST_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+# What Azure Table Storage refuses in a PartitionKey or RowKey (it answers 400): route
+# values, and query values that become keys, are checked against it at the edge.
+NOT_IN_TABLE_KEYS = re.compile(r"[#/\\?\x00-\x1f\x7f-\x9f]")
+MAX_KEY_VALUE_CHARS = 512  # a key holds at most 1 KiB
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.InvalidInput: 400,
@@ -47,12 +64,36 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
 }
 
 
-def redact(value: Any) -> Any:
+def redact(value: Any, depth: int = 0) -> Any:
+    """`value` with every secret field's value replaced; containers nested deeper than any
+    accepted body (MAX_JSON_DEPTH) are replaced whole, so this never recurses far."""
+    if isinstance(value, dict | list) and depth >= MAX_JSON_DEPTH:
+        return REDACTED
     if isinstance(value, dict):
-        return {k: REDACTED if str(k).lower() in SECRET_FIELDS else redact(v) for k, v in value.items()}
+        return {k: REDACTED if str(k).lower() in SECRET_FIELDS else redact(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
-        return [redact(item) for item in value]
+        return [redact(item, depth + 1) for item in value]
     return value
+
+
+def request_id(req: func.HttpRequest) -> str:
+    """The caller's X-Request-Id if it has the accepted shape, else a fresh one."""
+    sent = req.headers.get("x-request-id") or ""
+    return sent if REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+
+
+def usable_in_key(value: str | None) -> bool:
+    """Whether `value` can be (part of) a table key: not empty, not too long, and without
+    what Table Storage refuses (`#`, `/`, `\\`, `?`, control characters). The one check
+    for every route value and every query or form value that becomes a key."""
+    return bool(value) and len(value) <= MAX_KEY_VALUE_CHARS and NOT_IN_TABLE_KEYS.search(value) is None
+
+
+def check_route_values(req: func.HttpRequest) -> None:
+    """A route value that can never name a stored thing (see `usable_in_key`) is 404."""
+    for value in req.route_params.values():
+        if value and not usable_in_key(value):
+            raise errors.NotFound("Nothing is served at this address.")
 
 
 def security_headers(*, html: bool = False) -> dict[str, str]:
@@ -140,13 +181,50 @@ def storage_failure(error: Exception) -> bool:
     return isinstance(error, HttpResponseError) and (error.status_code or 0) >= 500
 
 
-def check_request_size(req: func.HttpRequest) -> None:
+def check_request_size(req: func.HttpRequest, body_limit: int | None = None) -> None:
+    """Query string, headers and, with `body_limit`, the body: the declared Content-Length
+    is checked before anything reads the body (and before authentication)."""
     settings = services().settings
     query = req.url.partition("?")[2]
     if len(query.encode()) > settings.max_query_string_bytes:
         raise errors.UriTooLong()
     if sum(len(name) + len(value) for name, value in req.headers.items()) > settings.max_header_bytes:
         raise errors.HeadersTooLarge()
+    if body_limit is not None:
+        declared = (req.headers.get("content-length") or "").strip()
+        if (declared.isdigit() and int(declared) > body_limit) or len(req.get_body()) > body_limit:
+            raise errors.PayloadTooLarge(f"The request body is larger than {body_limit} bytes.")
+
+
+def check_query_values(req: func.HttpRequest) -> None:
+    """No query value holds a control character (none is ever meaningful in one)."""
+    if any(CONTROL_CHARACTERS.search(value) for value in req.params.values()):
+        raise errors.InvalidInput("A query parameter holds a control character.", code="invalid_query")
+
+
+def nested_deeper_than(raw: bytes, limit: int) -> bool:
+    """Whether the JSON text nests arrays and objects deeper than `limit` (brackets inside
+    strings do not count). A scan without recursion, done before the body is parsed."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    depth, in_string, escaped = 0, False, False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return False
 
 
 def parse_body(ctx: RequestContext, model: type[BaseModel]) -> BaseModel:
@@ -154,19 +232,21 @@ def parse_body(ctx: RequestContext, model: type[BaseModel]) -> BaseModel:
     `ctx.request_object` before validation, so a refusal echoes it too (redacted).
 
     The size cap is checked on the declared length first, so a huge body is refused
-    before anything looks at it."""
+    before anything looks at it; nesting deeper than MAX_JSON_DEPTH is refused before
+    parsing."""
     req = ctx.request
-    limit = services().settings.max_json_body_bytes
-    declared = req.headers.get("content-length") or "0"
-    if (declared.isdigit() and int(declared) > limit) or len(req.get_body()) > limit:
-        raise errors.PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    check_request_size(req, services().settings.max_json_body_bytes)
     content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
     raw_body = req.get_body()
     if content_type != "application/json" and not (content_type == "" and not raw_body):
         raise errors.UnsupportedMediaType()
+    if nested_deeper_than(raw_body, MAX_JSON_DEPTH):
+        raise errors.InvalidInput(
+            f"The body nests arrays or objects deeper than {MAX_JSON_DEPTH} levels.", code="invalid_json"
+        )
     try:
         raw = json.loads(raw_body or b"{}")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise errors.InvalidInput("The body is not valid JSON.", code="invalid_json") from None
     ctx.request_object = raw
     return validate(model, raw, "Some fields are not valid.")
@@ -253,9 +333,12 @@ def api(
 
     def decorate(handler: Handler) -> Callable[[func.HttpRequest], func.HttpResponse]:
         def http_function(req: func.HttpRequest) -> func.HttpResponse:
-            ctx = RequestContext(request=req, request_id=req.headers.get("x-request-id") or uuid.uuid4().hex)
+            ctx = RequestContext(request=req, request_id=request_id(req))
             try:
-                check_request_size(req)
+                settings = services().settings
+                check_request_size(req, settings.resource_max_bytes if raw_body else settings.max_json_body_bytes)
+                check_route_values(req)
+                check_query_values(req)
                 if query is not None:
                     ctx.query = validate(query, dict(req.params), "Some query parameters are not valid.")
                 if auth or role:

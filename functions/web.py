@@ -8,49 +8,73 @@ from __future__ import annotations
 import logging
 import math
 import re
-import uuid
 from collections.abc import Callable
 from http.cookies import CookieError, SimpleCookie
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import azure.functions as func
 
 from functions.html import render
-from functions.http import STATUS_BY_ERROR, RequestContext, check_request_size, security_headers, storage_failure
+from functions.http import (
+    STATUS_BY_ERROR,
+    RequestContext,
+    check_request_size,
+    check_route_values,
+    request_id,
+    security_headers,
+    storage_failure,
+)
 from shared import errors
 from shared.services import services
 
 log = logging.getLogger(__name__)
 
-SESSION_COOKIE = "console_session"  # the console's session token (Path=/admin)
+# Cookie names without their prefix (see `cookie_name`)
+SESSION_COOKIE = "console_session"  # the console's session token
 FORM_COOKIE = "form_nonce"  # the nonce behind anonymous forms' CSRF tokens
+HOST_PREFIX = "__Host-"
 CONSOLE_ROUTE = "/console"  # where the app serves the console; browsers see CONSOLE_BASE_PATH
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_FORM_FIELDS = 20
 _CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
+_ENCODED_SEPARATOR = re.compile(r"%(2f|5c)", re.IGNORECASE)
 
 
 # --- cookies -----------------------------------------------------------------------------
 
 
+def cookie_name(name: str) -> str:
+    """The name a cookie goes by. Where cookies are Secure (everywhere but plain
+    http://localhost, COOKIE_SECURE=false) it carries the `__Host-` prefix: the browser
+    then keeps it only if it came over HTTPS from this very host with Path=/ and no
+    Domain, so no other subdomain can set, shadow or fixate it. Without Secure no prefix
+    is possible, so the bare name is used (docs/decisions.md, "Cookie prefixes")."""
+    return HOST_PREFIX + name if services().settings.cookie_secure else name
+
+
 def cookie(name: str, value: str, *, path: str = "/", max_age: int | None = None) -> str:
     """A Set-Cookie value: HttpOnly, SameSite=Strict, and Secure unless COOKIE_SECURE is off
-    (plain http://localhost)."""
-    parts = [f"{name}={value}", f"Path={path}", "HttpOnly", "SameSite=Strict"]
+    (plain http://localhost). A Secure cookie is a `__Host-` cookie, so its path is `/`
+    whatever `path` says; `path` scopes only the bare cookies of plain http."""
+    secure = services().settings.cookie_secure
+    parts = [f"{cookie_name(name)}={value}", f"Path={'/' if secure else path}", "HttpOnly", "SameSite=Strict"]
     if max_age is not None:
         parts.append(f"Max-Age={max_age}")
-    if services().settings.cookie_secure:
+    if secure:
         parts.append("Secure")
     return "; ".join(parts)
 
 
 def read_cookie(req: func.HttpRequest, name: str) -> str | None:
+    """The value of cookie `name` under the name it goes by (`cookie_name`): where cookies
+    are Secure a bare `name=` cookie, which anyone on a sibling subdomain could have set,
+    is ignored."""
     jar = SimpleCookie()
     try:
         jar.load(req.headers.get("cookie") or "")
     except CookieError:
         return None
-    morsel = jar.get(name)
+    morsel = jar.get(cookie_name(name))
     return morsel.value if morsel is not None and morsel.value else None
 
 
@@ -125,26 +149,47 @@ def login_url(return_url: str, base: str = "/admin") -> str:
 
 
 def console_return_url(value: str | None, base: str = "/admin") -> str:
-    """`value` if it is a path of the console (under `base`) on this site, else `base`.
+    """`value`, its dot segments resolved, if it is a path of the console (under `base`)
+    on this site, else `base`.
 
     Refused: anything with a scheme or host (`https://evil.example`, `//evil.example`),
     backslashes (`/\\evil.example`, which browsers read as `//`), spaces and control
     characters (browsers drop tabs and newlines, so `/\\t/evil.example` becomes `//...`),
-    paths outside the console (`/administrator`, `/admin@evil.example`), and the login
-    page itself (no loop)."""
+    encoded slashes and backslashes (`%2f`, `%5c`), paths outside the console once dot
+    segments are resolved as a browser resolves them (`/administrator`,
+    `/admin@evil.example`, `/admin/../evil`, `/admin/%2e%2e/x`), and the login page itself
+    (no loop). What is kept is the resolved path with its query."""
     if not value or len(value) > 2048 or "\\" in value or _CONTROL_OR_SPACE.search(value):
         return base
     if not value.startswith("/") or value.startswith("//"):
         return base
     parts = urlsplit(value)
-    if parts.scheme or parts.netloc:
+    if parts.scheme or parts.netloc or _ENCODED_SEPARATOR.search(parts.path):
         return base
-    path = parts.path
+    path = resolve_dot_segments(parts.path)
     if path != base and not path.startswith(base + "/"):
         return base
     if path.rstrip("/").lower() == f"{base}/login":
         return base
-    return value
+    return path + (f"?{parts.query}" if parts.query else "")
+
+
+def resolve_dot_segments(path: str) -> str:
+    """An absolute path with `.` and `..` segments resolved the way browsers do (the URL
+    Standard), percent-encoded dots (`%2e`) included: `/admin/x/../y` -> `/admin/y`,
+    `/admin/..` -> `/`, `/admin/x/.` -> `/admin/x/`."""
+    segments = path.split("/")[1:]
+    resolved: list[str] = []
+    for index, segment in enumerate(segments):
+        dots = unquote(segment)
+        if dots in (".", ".."):
+            if dots == ".." and resolved:
+                resolved.pop()
+            if index == len(segments) - 1:
+                resolved.append("")  # a trailing dot segment leaves a trailing slash
+            continue
+        resolved.append(segment)
+    return "/" + "/".join(resolved)
 
 
 def minutes_text(seconds: int) -> str:
@@ -166,9 +211,10 @@ def page(handler: PageHandler) -> Callable[[func.HttpRequest], func.HttpResponse
     with the matching status; a storage outage 503; anything else 500, never a traceback."""
 
     def http_function(req: func.HttpRequest) -> func.HttpResponse:
-        ctx = RequestContext(request=req, request_id=req.headers.get("x-request-id") or uuid.uuid4().hex)
+        ctx = RequestContext(request=req, request_id=request_id(req))
         try:
-            check_request_size(req)
+            check_request_size(req, services().settings.max_json_body_bytes)
+            check_route_values(req)
             return handler(ctx)
         except errors.DomainError as error:
             return error_page(error)

@@ -4,11 +4,15 @@ Blobs are named `yyyy/mm/dd/hh/<instance>-<n>.jsonl` in the `audit` container: o
 series per hour per writer instance, so writers never contend, and a new blob is
 started before the 50,000-append limit. An event never holds a code, password or
 token: the model has no field for one, and `details` takes only short scalar values.
+Every text in an event is capped here, in one place (MAX_TEXT characters, control
+characters replaced, at most MAX_DETAILS details): the audit is kept for years, and
+much of what reaches it (ids, request ids) comes from callers.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,16 +21,28 @@ from typing import Literal
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, ContainerClient
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from shared.clock import Clock
 
 Outcome = Literal["ok", "fail"]
 
+MAX_TEXT = 256  # characters of any one text in an event
+MAX_DETAILS = 20  # entries in `details`
+MAX_DETAIL_NAME = 40
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def capped(value: object, limit: int = MAX_TEXT) -> object:
+    """A text cut to `limit` characters with control characters replaced; else unchanged."""
+    if isinstance(value, str):
+        return _CONTROL.sub("\ufffd", value[:limit])
+    return value
+
 
 class AuditEvent(BaseModel):
     time: datetime
-    type: str = Field(pattern=r"^[a-z_.]{1,40}$")  # issue, redeem, revoke, expire, login, ...
+    type: str = Field(pattern=r"^[a-z_.]{1,40}$")  # issue, redeem, revoke, expire, link_rotate, login, ...
     outcome: Outcome
     reason: str | None = None  # why it failed: expired, used, revoked, unknown, wrong_resource, ...
     actor: str | None = None  # a user id, or "ip:<keyed hash>" for a guest
@@ -35,6 +51,18 @@ class AuditEvent(BaseModel):
     resource_id: str | None = None
     request_id: str | None = None
     details: dict[str, str | int | bool | None] = Field(default_factory=dict)
+
+    @field_validator("reason", "actor", "user_id", "code_id", "resource_id", "request_id", mode="before")
+    @classmethod
+    def _capped_text(cls, value: object) -> object:
+        return capped(value)
+
+    @field_validator("details", mode="before")
+    @classmethod
+    def _capped_details(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            return value
+        return {capped(str(name), MAX_DETAIL_NAME): capped(item) for name, item in list(value.items())[:MAX_DETAILS]}
 
 
 @dataclass

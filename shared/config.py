@@ -34,7 +34,9 @@ class Settings(BaseSettings):
         case_sensitive=False, extra="ignore", populate_by_name=True, env_ignore_empty=True
     )
 
-    app_environment: Environment = "local"
+    # Fails closed: without the setting the app behaves as in production (HSTS, no dev
+    # mailbox); only local.settings.json and the tests say "local".
+    app_environment: Environment = "prod"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Distinguishes audit blobs of concurrent writers; the platform sets WEBSITE_INSTANCE_ID.
     instance_id: str = Field(
@@ -185,6 +187,15 @@ class Settings(BaseSettings):
         if not self.is_local and (self.dev_mailbox_enabled or self.mail_provider == "devmailbox"):
             raise ValueError(
                 "the dev mailbox (DEV_MAILBOX_ENABLED, MAIL_PROVIDER=devmailbox) is for APP_ENVIRONMENT=local"
+            )
+        # The platform sets WEBSITE_SITE_NAME on every app in Azure: there, "local" and the
+        # dev mailbox are refused whatever the other settings say.
+        import os
+
+        in_azure = bool(os.environ.get("WEBSITE_SITE_NAME"))
+        if in_azure and (self.is_local or self.dev_mailbox_enabled or self.mail_provider == "devmailbox"):
+            raise ValueError(
+                "APP_ENVIRONMENT=local and the dev mailbox never run in Azure (WEBSITE_SITE_NAME is set)"
             )
         return self
 

@@ -1,5 +1,6 @@
-"""What a guest sees of a shared resource before typing the code: its name, its size and
-who shared it (the owner's email: the product shows it to whoever holds the link). Never
+"""What a guest sees of a shared resource before typing the code: its name, its size and,
+if the owner chose one, the owner's display name. Never the owner's email address (whoever
+holds the link would see it: Bitwarden Send's "hide my email", on by default) and never
 anything about its codes. Also: reading the resource id out of a pasted guest link.
 """
 
@@ -26,7 +27,7 @@ class SharedResource:
     name: str
     size: int
     content_type: str
-    shared_by: str | None  # the owner's email; None when the account is gone
+    shared_by: str | None  # the owner's display name; None when there is none
 
 
 def resource_id_from_link(text: str | None) -> str | None:
@@ -57,5 +58,5 @@ class GuestView:
             name=resource.name,
             size=resource.size,
             content_type=resource.content_type,
-            shared_by=owner.email if owner is not None else None,
+            shared_by=owner.display_name if owner is not None else None,
         )

@@ -32,6 +32,17 @@ Email = Annotated[str, Field(min_length=3, max_length=MAX_LENGTH + 10), AfterVal
 Password = Annotated[str, Field(min_length=1, max_length=256)]
 
 
+def _printable_name(value: str) -> str:
+    if value != value.strip() or not value.isprintable():
+        raise ValueError("a display name is printable characters without surrounding spaces")
+    return value
+
+
+# What guests see as the sharer: 1-64 printable characters (no control, format or line
+# separator characters, so nothing can reorder or break the page's text).
+DisplayName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_printable_name)]
+
+
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=False, frozen=True)
 
@@ -61,6 +72,12 @@ class PasswordChange(Body):
 
     old_password: Password
     new_password: Password
+
+
+class DisplayNameChange(Body):
+    """PUT /api/users/me/display-name: `displayName`, or null to show guests no name."""
+
+    display_name: DisplayName | None
 
 
 class TokenQuery(Body):
@@ -131,6 +148,7 @@ class ProfileView(View):
     password_age_days: int
     password_expires_at: datetime
     password_expired: bool
+    display_name: str | None = None
 
 
 class PasswordChangedView(View):

@@ -235,6 +235,7 @@ class AccountService:
             "passwordAgeDays": age.days,
             "passwordExpiresAt": user.password_changed_at + self._password_max_age,
             "passwordExpired": self._password_expired(user),
+            "displayName": user.display_name,
         }
 
     def change_password(self, session: Session, old: str, new: str, *, request_id: str | None = None) -> int:
@@ -259,6 +260,13 @@ class AccountService:
             "password_change", "ok", actor=user.user_id, request_id=request_id, details={"sessionsEnded": revoked}
         )
         return revoked
+
+    def set_display_name(self, session: Session, name: str | None, *, request_id: str | None = None) -> dict:
+        """Set (or, with None, clear) the name guests see as the sharer of this user's files;
+        without one they see no name at all. Returns the profile."""
+        user = self._update(self._session_user(session), display_name=name)
+        self._audit.record("display_name", "ok", actor=user.user_id, request_id=request_id)
+        return self.profile(session)
 
     # --- admin ------------------------------------------------------------------------
 

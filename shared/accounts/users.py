@@ -45,6 +45,7 @@ class User:
     created_at: datetime
     activated_at: datetime | None = None
     notice_sent_at: datetime | None = None
+    display_name: str | None = None  # what guests see as the sharer; None: nothing
     etag: str | None = None
 
     @property
@@ -85,6 +86,8 @@ def _entity(user: User) -> dict:
         entity["activatedAt"] = user.activated_at
     if user.notice_sent_at is not None:
         entity["noticeSentAt"] = user.notice_sent_at
+    if user.display_name is not None:
+        entity["displayName"] = user.display_name
     return entity
 
 
@@ -101,6 +104,7 @@ def _user(entity) -> User:
         created_at=entity["createdAt"],
         activated_at=entity.get("activatedAt"),
         notice_sent_at=entity.get("noticeSentAt"),
+        display_name=entity.get("displayName"),
         etag=entity.metadata.get("etag"),
     )
 

@@ -122,6 +122,20 @@ def test_the_request_reaches_the_function_whole(test_host):
     assert response.headers["content-type"] == "application/json"
 
 
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [("/hello/a%23b", "a#b"), ("/hello/a%3Fb", "a?b"), ("/hello/a%5Cb", "a\\b"), ("/hello/a%00b", "a\x00b"),
+     ("/hello/a%2Fb", "a%2Fb"), ("/hello/a%2fb", "a%2fb"), ("/hello/%C3%A9t%C3%A9", "\u00e9t\u00e9")],
+)  # fmt: skip
+def test_route_values_are_decoded_as_the_functions_host_decodes_them_but_for_slashes(test_host, path, value):
+    """ASP.NET Core decodes every escape in the path but %2F: `#` and `?` sent encoded
+    are part of the value, an encoded slash never splits a segment."""
+    response = test_host.client.get(path)
+    assert response.status_code == 200, response.text
+    assert response.json()["route_params"] == {"name": value}
+    assert response.json()["url"] == f"{test_host.url}{path}"
+
+
 def test_the_caller_address_is_the_only_forwarded_hop_without_a_header(test_host):
     assert test_host.client.get("/echo/x").json()["forwarded_for"] == "127.0.0.1"
 

@@ -115,12 +115,18 @@ CONFIG = {"checks": {"negative_data_rejection": {"expected-statuses": REFUSALS}}
 
 def credentials(target: FuzzTarget, case) -> dict[str, str]:
     """Headers for the security schemes the operation declares."""
-    schemes = {name for requirement in case.operation.definition.raw.get("security", []) for name in requirement}
+    return operation_credentials(target, case.operation.label, case.operation.definition.raw)
+
+
+def operation_credentials(target: FuzzTarget, label: str, operation: dict) -> dict[str, str]:
+    """Headers for the security schemes an operation of the document declares; `label`
+    is "METHOD /path" as in the document."""
+    schemes = {name for requirement in operation.get("security", []) for name in requirement}
     headers: dict[str, str] = {}
     if "bearer" in schemes:
-        if case.operation.path.startswith("/api/admin/"):
+        if label.split(" ", 1)[1].startswith("/api/admin/"):
             token = target.admin_token
-        elif case.operation.label == "DELETE /api/sessions/current":
+        elif label == "DELETE /api/sessions/current":
             token = target.fresh_token()  # logging out ends the session it uses
         else:
             token = target.user_token

@@ -45,6 +45,42 @@ def test_anything_else_becomes_admin(refused):
     assert console_return_url(refused) == "/admin"
 
 
+@pytest.mark.parametrize(
+    ("asked", "kept"),
+    [
+        ("/admin/./audit", "/admin/audit"),
+        ("/admin/x/../users?q=a", "/admin/users?q=a"),
+        ("/admin/audit/%2e%2e/jobs", "/admin/jobs"),
+        ("/admin/x/.", "/admin/x/"),
+        ("/admin/x/..", "/admin/"),
+    ],
+)
+def test_dot_segments_are_resolved_as_a_browser_resolves_them(asked, kept):
+    assert console_return_url(asked) == kept
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        "/admin/../evil",
+        "/admin/..",
+        "/admin/%2e%2e/x",
+        "/admin/%2E%2E/evil",
+        "/admin/.%2e/evil",
+        "/admin/%2e./evil",
+        "/admin/x/../../evil",
+        "/admin/./../evil",
+        "/admin/x%2f..%2f..%2fevil",
+        "/admin/x%2F..%2F..%2Fevil",
+        "/admin/x%5c..%5c..%5cevil",
+        "/admin/x/../login",
+        "/admin/audit/../../admin/../evil?next=/admin",
+    ],
+)
+def test_a_path_that_leaves_the_console_once_resolved_becomes_admin(refused):
+    assert console_return_url(refused) == "/admin"
+
+
 def test_without_an_edge_rewrite_the_console_lives_under_console():
     assert console_return_url("/console/audit?page=2", "/console") == "/console/audit?page=2"
     assert console_return_url("/admin/audit", "/console") == "/console"
