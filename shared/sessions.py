@@ -4,7 +4,8 @@ A token is 32 random bytes (URL-safe). The `sessions` table holds, per session, 
 keyed by the token's HMAC (PartitionKey "t:<hash>", RowKey = key id: a point read), and
 a row per user (PartitionKey "u:<user id>") so that every session of a user can be
 revoked without a scan. A session ends at the sooner of its sliding idle timeout and
-its absolute lifetime; it is registered in the expiry index at its absolute end.
+its absolute lifetime; it is registered in the expiry index at its absolute end. Only
+the session's own use slides it: a look from another service (introspection) does not.
 """
 
 from __future__ import annotations
@@ -99,8 +100,10 @@ class SessionStore:
         self._table.create_entity(entity)
         return token, _session_from(entity)
 
-    def authenticate(self, token: str | None) -> Session:
-        """The live session for a token, its idle deadline pushed forward; else Unauthenticated."""
+    def authenticate(self, token: str | None, *, slide: bool = True) -> Session:
+        """The live session for a token, its idle deadline pushed forward (unless `slide`
+        is false: a look from outside, such as introspection, is not a use); else
+        Unauthenticated."""
         if not token or not TOKEN_PATTERN.match(token):
             raise errors.Unauthenticated("The session token is missing or invalid.")
         now = self._clock.now()
@@ -112,7 +115,7 @@ class SessionStore:
             session = _session_from(entity)
             if now >= session.expires_at:
                 break
-            if now - session.last_seen_at >= LAST_SEEN_RESOLUTION:
+            if slide and now - session.last_seen_at >= LAST_SEEN_RESOLUTION:
                 session = self._touch(entity, now)
             return session
         raise errors.Unauthenticated("The session token is missing, invalid or expired.")

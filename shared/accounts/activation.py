@@ -6,14 +6,22 @@ check bumps the attempt counter with an ETag-conditional write *before* it compa
 (Ory Kratos' order), so racing guesses cannot get more tries than allowed; the compare
 is constant-time. After `max_attempts` wrong tries the code is burned.
 
+The row also counts the tries of every code of the registration (`lifeAttempts`, carried
+from code to code): after `attempts_per_registration` of them the outcome is "exhausted"
+and the registration ends (the accounts service removes it), so resends buy no more than
+that many guesses in all.
+
 The same row keeps the send window (cooldown between sends, cap per hour), so it lives
-until the later of the code's expiry and the window's end; it is registered in the
-expiry index at that moment and deleted by cleanup through `purge`.
+until the latest of the code's expiry, the window's end and the registration's own end
+(`keep_until`), which keeps the life count for as long as the registration can be
+activated; it is registered in the expiry index at that moment and deleted by cleanup
+through `purge`.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -37,7 +45,7 @@ ROW = "code"
 SEND_WINDOW = timedelta(hours=1)
 WRITE_RETRIES = 5
 
-Outcome = Literal["ok", "no_code", "expired", "burned", "wrong_code"]
+Outcome = Literal["ok", "no_code", "expired", "burned", "wrong_code", "exhausted"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,7 @@ class ActivationStore:
         max_attempts: int,
         resend_cooldown: timedelta,
         sends_per_hour: int,
+        attempts_per_registration: int | None = None,
     ):
         self._table = table
         self._expiry = expiry
@@ -81,6 +90,7 @@ class ActivationStore:
         self._max_attempts = max_attempts
         self._cooldown = resend_cooldown
         self._sends_per_hour = sends_per_hour
+        self._life_attempts = attempts_per_registration
 
     def _get(self, user_id: str):
         try:
@@ -91,9 +101,18 @@ class ActivationStore:
     def _new_code(self) -> str:
         return f"{secrets.randbelow(10**self._digits):0{self._digits}d}"
 
-    def issue(self, user_id: str) -> Issued:
+    def issue(
+        self,
+        user_id: str,
+        *,
+        keep_until: datetime | None = None,
+        before_write: Callable[[], None] | None = None,
+    ) -> Issued:
         """A new code for the user (the old one dies), within the cooldown and hourly cap;
-        else TooManyRequests with the wait."""
+        else TooManyRequests with the wait. The row lives at least until `keep_until`
+        (the registration's end). `before_write` runs once, after those checks passed and
+        before the code is stored (the mail budget): what it raises stops the issue."""
+        pending_check = before_write
         for _ in range(WRITE_RETRIES):
             existing = self._get(user_id)
             now = self._clock.now()
@@ -113,10 +132,15 @@ class ActivationStore:
                         "Too many codes were sent this hour; try again later.",
                         code="resend_limit",
                     )
+            if pending_check is not None:
+                pending_check()
+                pending_check = None
             code = self._new_code()
             hashed = self._keys.hash(CODE_PURPOSE, f"{user_id}:{code}")
             expires_at = now + self._ttl
-            purge_after = max(expires_at, window_start + SEND_WINDOW)
+            purge_after = max(expires_at, window_start + SEND_WINDOW, keep_until or expires_at)
+            if existing is not None and existing["purgeAfter"] > purge_after:
+                purge_after = existing["purgeAfter"]  # a row never moves its own end closer
             entity = {
                 "PartitionKey": user_id,
                 "RowKey": ROW,
@@ -125,6 +149,7 @@ class ActivationStore:
                 "issuedAt": now,
                 "expiresAt": expires_at,
                 "attempts": 0,
+                "lifeAttempts": existing.get("lifeAttempts", 0) if existing is not None else 0,
                 "sentAt": now,
                 "windowStart": window_start,
                 "windowSends": sends + 1,
@@ -150,19 +175,23 @@ class ActivationStore:
         raise errors.Conflict("The code changed meanwhile; try again.", code="activation_busy")
 
     def check(self, user_id: str, code: str) -> Check:
-        """Count one try, then compare. "ok" removes the code."""
+        """Count one try, then compare. "ok" removes the code; "exhausted" says the
+        registration has had all its tries (this wrong one the last)."""
         for _ in range(WRITE_RETRIES):
             entity = self._get(user_id)
             if entity is None:
                 return Check("no_code")
             attempts = entity["attempts"]
+            life = entity.get("lifeAttempts", 0)
+            if self._life_attempts is not None and life >= self._life_attempts:
+                return Check("exhausted")
             if self._clock.now() >= entity["expiresAt"]:
                 return Check("expired")
             if attempts >= self._max_attempts:
                 return Check("burned")
             try:
                 self._table.update_entity(
-                    {"PartitionKey": user_id, "RowKey": ROW, "attempts": attempts + 1},
+                    {"PartitionKey": user_id, "RowKey": ROW, "attempts": attempts + 1, "lifeAttempts": life + 1},
                     mode=UpdateMode.MERGE,
                     etag=entity.metadata["etag"],
                     match_condition=MatchConditions.IfNotModified,
@@ -175,7 +204,12 @@ class ActivationStore:
             if self._keys.matches(CODE_PURPOSE, f"{user_id}:{code}", stored):
                 self.discard(user_id)
                 return Check("ok")
-            return Check("wrong_code", attempts_left=max(0, self._max_attempts - attempts - 1))
+            left = self._max_attempts - attempts - 1
+            if self._life_attempts is not None:
+                if life + 1 >= self._life_attempts:
+                    return Check("exhausted")
+                left = min(left, self._life_attempts - life - 1)
+            return Check("wrong_code", attempts_left=max(0, left))
         raise errors.Conflict("The code changed meanwhile; try again.", code="activation_busy")
 
     def discard(self, user_id: str) -> None:
