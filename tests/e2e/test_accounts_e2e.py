@@ -93,3 +93,96 @@ def test_register_activate_login_change_password_and_log_in_again(host):
 def test_introspection_needs_the_function_key(host):
     response = host.client.post("/api/sessions/introspect", json={"token": secrets.token_urlsafe(32)})
     assert response.status_code == 401
+
+
+# --- hardening: squatting, the mail budget, password-change guessing -------------------------------
+
+
+@pytest.fixture(scope="module")
+def proxied_host(launch_devhost, settings, app_settings_values):
+    """A host behind one more trusted proxy (TRUSTED_PROXY_COUNT=2), as behind Front Door:
+    the test writes the client's address into X-Forwarded-For, so each request comes from
+    a client of its own and no per-IP limit of a shared address gets in the way."""
+    with launch_devhost({**app_settings_values, "TRUSTED_PROXY_COUNT": "2"}) as host:
+        yield host
+
+
+def a_client() -> dict[str, str]:
+    return {"x-forwarded-for": "10." + ".".join(str(secrets.randbelow(254) + 1) for _ in range(3))}
+
+
+def register(host, address: str, password: str):
+    return host.client.post("/api/users", json={"email": address, "password": password}, headers=a_client())
+
+
+def mails_of(host, address: str, kind: str) -> list[dict]:
+    response = host.client.get("/api/dev/mailbox", params={"to": address})
+    assert response.status_code == 200, response.text
+    return [m for m in response.json()["data"] if m.get("kind") == kind]
+
+
+def test_registering_a_pending_address_again_answers_the_same_and_only_the_new_password_activates(proxied_host):
+    host = proxied_host
+    address = f"squat.{secrets.token_hex(4)}@example.com"
+    squatter = register(host, address, PASSWORD)
+    wait_for_mail(host, address, "activation")
+    owner = register(host, address, NEW_PASSWORD)
+    assert squatter.status_code == owner.status_code == 202
+    assert squatter.json() == owner.json()
+    code = re.search(r"code is (\d+)\.", wait_for_mail(host, address, "activation", count=2)["text"]).group(1)
+
+    refused = host.client.post(
+        "/api/users/activation", json={"code": code}, headers={**basic(address, PASSWORD), **a_client()}
+    )
+    assert refused.status_code == 401, refused.text
+    activated = host.client.post(
+        "/api/users/activation", json={"code": code}, headers={**basic(address, NEW_PASSWORD), **a_client()}
+    )
+    assert activated.status_code == 200, activated.text
+
+
+def test_past_three_activation_mails_an_hour_registration_answers_the_same_and_no_mail_goes(proxied_host):
+    host = proxied_host
+    for _ in range(2):  # once more if the four straddled the turn of an hour (a new window)
+        hour = time.gmtime().tm_hour
+        address = f"flood.{secrets.token_hex(4)}@example.com"
+        answers = [register(host, address, PASSWORD) for _ in range(4)]
+        if time.gmtime().tm_hour == hour:
+            break
+    assert [answer.status_code for answer in answers] == [202] * 4
+    assert all(answer.json() == answers[0].json() for answer in answers)
+    wait_for_mail(host, address, "activation", count=3)
+    # a mail queued after the fourth registration arrives, and still no fourth code
+    marker = f"marker.{secrets.token_hex(4)}@example.com"
+    register(host, marker, PASSWORD)
+    wait_for_mail(host, marker, "activation")
+    time.sleep(1)
+    assert len(mails_of(host, address, "activation")) == 3
+
+
+def test_the_sixth_password_change_attempt_in_an_hour_answers_429_and_ends_the_session(host, settings):
+    from shared.services import Services
+
+    accounts = Services(settings)  # the host's storage and keys, on the real clock
+    address = f"thief.{secrets.token_hex(4)}@example.com"
+    accounts.accounts.register(address, PASSWORD)
+    user = accounts.accounts.find_user(address)
+    accounts.users.update(user, status="active", activated_at=accounts.clock.now())
+    login = host.client.post("/api/sessions", json={"email": address, "password": PASSWORD})
+    assert login.status_code == 201, login.text
+    token = login.json()["data"]["token"]
+
+    for _ in range(5):
+        guess = {"oldPassword": "guess-" + secrets.token_urlsafe(8), "newPassword": NEW_PASSWORD}
+        wrong = host.client.post("/api/users/me/password", json=guess, headers=bearer(token))
+        assert wrong.status_code == 403, wrong.text
+    refused = host.client.post(
+        "/api/users/me/password", json={"oldPassword": PASSWORD, "newPassword": NEW_PASSWORD}, headers=bearer(token)
+    )
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["error"] == "password_change_limit"
+    assert refused.json()["requestObject"] == {"oldPassword": "***", "newPassword": "***"}
+    assert 1 <= int(refused.headers["retry-after"]) <= 3600
+    assert host.client.get("/api/users/me", headers=bearer(token)).status_code == 401
+    again = host.client.post("/api/sessions", json={"email": address, "password": PASSWORD})
+    assert again.status_code == 201, again.text  # the password did not change
