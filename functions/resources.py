@@ -1,10 +1,10 @@
 """Resources: PUT /api/resources/{name} uploads a file (raw body), GET /api/resources lists
-the caller's files."""
+the caller's files, POST /api/resources/{resourceId}/link gives one a new guest link."""
 
 import azure.functions as func
 
 from functions.http import Reply, api
-from shared.codes.requests import ResourceList, ResourceView
+from shared.codes.requests import ResourceList, ResourceView, RotatedLinkView
 from shared.services import services
 
 bp = func.Blueprint()
@@ -28,6 +28,18 @@ def put_resource(ctx) -> Reply:
 @bp.route(route="api/resources", methods=["GET"])
 @api(auth=True, response=ResourceList)
 def list_resources(ctx) -> Reply:
-    """The caller's files, by name."""
-    resources = services().resources.list(ctx.session.user_id)
-    return Reply(f"{len(resources)} file(s).", {"resources": [r.public() for r in resources]})
+    """The caller's files, by name, each with the guessing its guest link is under."""
+    svc = services()
+    resources = svc.resources.list_with_pressure(ctx.session.user_id, svc.abuse, svc.pool)
+    return Reply(f"{len(resources)} file(s).", {"resources": resources})
+
+
+@bp.route(route="api/resources/{resourceId}/link", methods=["POST"])
+@api(auth=True, response=RotatedLinkView)
+def rotate_link(ctx) -> Reply:
+    """Give a resource a new guest link (when the old one leaked): a new resource id; the
+    old id redeems nothing any more and its codes are revoked; the file stays."""
+    resource_id = ctx.request.route_params.get("resourceId", "")
+    ctx.request_object = {"resourceId": resource_id}
+    rotated = services().codes.rotate_link(ctx.session.user_id, resource_id, request_id=ctx.request_id)
+    return Reply("The guest link is new; the old one no longer works.", rotated.public())

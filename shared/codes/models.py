@@ -63,6 +63,11 @@ def normalise(typed: str) -> str | None:
     return code if _CODE_PATTERN.fullmatch(code) else None
 
 
+def guest_link(resource_id: str) -> str:
+    """The guest link of a resource: what the owner hands out beside a code."""
+    return f"/r/{resource_id}"
+
+
 def display(code: str) -> str:
     """For typing: "482 913"."""
     half = len(code) // 2
@@ -87,6 +92,12 @@ class AccessCode:
     # never deleted and keep their owner), so redemption does not read the resource
     resource_name: str = ""
     content_type: str = ""
+    blob_name: str = ""  # the file's blob; rows from before it was copied: the resource id
+
+    @property
+    def blob(self) -> str:
+        """The blob the download link names."""
+        return self.blob_name or self.resource_id
 
     def state_at(self, now: datetime) -> CodeState:
         if self.state is CodeState.ACTIVE and now >= self.expires_at:
@@ -120,7 +131,7 @@ class IssuedCode:
 
     @property
     def redeem_url(self) -> str:
-        return f"/r/{self.resource_id}"
+        return guest_link(self.resource_id)
 
     def public(self) -> dict:
         return {
@@ -142,3 +153,15 @@ class Redemption:
 
     def public(self) -> dict:
         return {"resourceId": self.resource_id, "downloadUrl": self.download_url, "expiresAt": self.expires_at}
+
+
+@dataclass(frozen=True)
+class RotatedLink:
+    """A resource moved to a new id because its guest link leaked."""
+
+    resource_id: str  # the new id
+    previous_id: str
+    revoked: int  # codes of the old id that this rotation revoked
+
+    def public(self) -> dict:
+        return {"resourceId": self.resource_id, "redeemUrl": guest_link(self.resource_id)}

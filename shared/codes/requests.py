@@ -43,8 +43,25 @@ class ResourceView(Payload):
     updated_at: datetime
 
 
+class RedemptionPressureView(Payload):
+    """Guessing on a resource's guest link in the current window."""
+
+    failed_attempts: int = Field(description="failed redemption attempts on this resource in the current window")
+    paused: bool = Field(description="the budget is spent: every redemption of it gets 429 until pausedUntil")
+    paused_until: datetime | None = None
+
+
+class ListedResource(ResourceView):
+    redemption: RedemptionPressureView
+
+
 class ResourceList(Payload):
-    resources: list[ResourceView]
+    resources: list[ListedResource]
+
+
+class RotatedLinkView(Payload):
+    resource_id: str = Field(description="the resource's new id; the old one redeems nothing any more")
+    redeem_url: str = Field(description="the new guest link, /r/<resourceId>")
 
 
 class IssuedCodeView(Payload):

@@ -62,6 +62,7 @@ def _code_from(entity) -> AccessCode:
         revoked_at=entity.get("revokedAt"),
         resource_name=entity.get("resourceName", ""),
         content_type=entity.get("contentType", ""),
+        blob_name=entity.get("blobName", ""),
     )
 
 
@@ -81,6 +82,7 @@ def code_entity(code: AccessCode) -> dict:
         "state": code.state.value,
         "resourceName": code.resource_name,
         "contentType": code.content_type,
+        "blobName": code.blob,
     }
     if code.redeemed_at is not None:
         entity["redeemedAt"] = code.redeemed_at
