@@ -124,12 +124,10 @@ def operation_credentials(target: FuzzTarget, label: str, operation: dict) -> di
     schemes = {name for requirement in operation.get("security", []) for name in requirement}
     headers: dict[str, str] = {}
     if "bearer" in schemes:
-        if label.split(" ", 1)[1].startswith("/api/admin/"):
-            token = target.admin_token
-        elif label == "DELETE /api/sessions/current":
-            token = target.fresh_token()  # logging out ends the session it uses
-        else:
-            token = target.user_token
+        # a user's session of its own for each case: logging out ends the session it uses,
+        # and wrong old passwords to POST /api/users/me/password end the session that tried
+        admin = label.split(" ", 1)[1].startswith("/api/admin/")
+        token = target.admin_token if admin else target.fresh_token()
         headers["authorization"] = f"Bearer {token}"
     if "basic" in schemes:
         pair = f"{target.pending_email}:{PASSWORD}".encode()
