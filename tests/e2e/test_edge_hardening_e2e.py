@@ -192,10 +192,9 @@ def test_an_upload_named_with_a_hash_is_refused_not_stored_under_the_name_before
     assert "notes" not in names and "notes#draft.txt" not in names
 
 
-@pytest.mark.parametrize("char", SAMPLE_NOT_IN_KEYS, ids=lambda c: f"U+{ord(c):04X}")
+# `#`, `/`, `\` and `?` are legal in a query value that is no key (an address, a filter)
+@pytest.mark.parametrize("char", SAMPLE_NOT_IN_KEYS[4:], ids=lambda c: f"U+{ord(c):04X}")
 def test_a_query_value_with_a_control_character_is_a_400(host, svc, admin, char):
-    if char in "#/\\?":
-        pytest.skip("legal in a query value that is no key (an address, a filter)")
     response = host.client.get(
         f"/api/admin/audit?user={quote('u' + char, safe='')}", headers=bearer(svc, admin, "admin")
     )
