@@ -3,19 +3,36 @@
 import azure.functions as func
 
 from functions.http import Reply, api
-from shared.accounts.models import Credentials, IntrospectionView, SessionView, TokenQuery
+from shared.accounts.models import IntrospectionView, SessionView, SignIn, TokenQuery, UnlockRequest
 from shared.services import services
 
 bp = func.Blueprint()
 
 
 @bp.route(route="api/sessions", methods=["POST"])
-@api(Credentials, response=SessionView)
-def login(ctx, body: Credentials) -> Reply:
-    """Sign in; returns a bearer token and when it expires (idle timeout, sliding)."""
-    login = services().accounts.login(body.email, body.password, client_ip=ctx.client_ip, request_id=ctx.request_id)
+@api(SignIn, response=SessionView)
+def login(ctx, body: SignIn) -> Reply:
+    """Sign in; returns a bearer token, when it expires (idle timeout, sliding), and a
+    device token to send back in `X-Device-Token` on later sign-ins from this device."""
+    login = services().accounts.login(
+        body.email,
+        body.password,
+        client_ip=ctx.client_ip,
+        device_token=ctx.request.headers.get("x-device-token"),
+        unlock_code=body.unlock_code,
+        request_id=ctx.request_id,
+    )
     message = "Signed in; change your password now." if login.session.password_expired else "Signed in."
     return Reply(message, login.as_dict(), 201)
+
+
+@bp.route(route="api/sessions/unlock", methods=["POST"])
+@api(UnlockRequest)
+def request_unlock(ctx, body: UnlockRequest) -> Reply:
+    """Mail an unlock code for signing in from a new device while sign-in from new devices
+    is paused. The answer is the same whether or not the address has an account."""
+    services().accounts.request_unlock(body.email, client_ip=ctx.client_ip, request_id=ctx.request_id)
+    return Reply("If this address has an account, we sent it an unlock code.", {"email": body.email}, 202)
 
 
 @bp.route(route="api/sessions/current", methods=["DELETE"])
@@ -29,6 +46,7 @@ def logout(ctx) -> Reply:
 @bp.route(route="api/sessions/introspect", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @api(TokenQuery, response=IntrospectionView)
 def introspect(ctx, body: TokenQuery) -> Reply:
-    """For other services (function key): is this token a live session? Counts as a use."""
+    """For other services (function key): is this token a live session? A look, not a use:
+    it does not push the session's idle timeout forward."""
     result = services().accounts.introspect(body.token)
     return Reply("The token is active." if result["active"] else "The token is not active.", result)

@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, StringConstraints, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.codes.models import LONGEST_TTL_SECONDS, SHORTEST_TTL_SECONDS
+
 Environment = Literal["local", "dev", "test", "prod"]
 
 
@@ -92,6 +94,12 @@ class Settings(BaseSettings):
     # Registers GET /api/dev/mailbox (local only).
     dev_mailbox_enabled: bool = False
 
+    # Known devices (device tokens) are trusted this long after their last sign-in;
+    # unlock codes (6 digits, mailed) sign a new device in while the account is paused.
+    device_token_days: int = Field(default=90, ge=1, le=400)
+    unlock_code_ttl_seconds: int = Field(default=600, ge=60, le=3600)
+    unlock_code_max_attempts: int = Field(default=5, ge=1, le=10)
+
     # Sessions: a sliding idle timeout inside an absolute lifetime.
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     session_lifetime_hours: int = Field(default=12, ge=1, le=24 * 30)
@@ -116,9 +124,21 @@ class Settings(BaseSettings):
     initial_admin_email: str | None = Field(default=None, max_length=254)
     initial_admin_password: SecretStr | None = None
 
+    # Accounts hardening: how long a pending registration lives (then cleanup removes it
+    # and the address is free), how many activation guesses one registration gets in all
+    # (then it ends), the mail budgets of registration and resend (per recipient address
+    # and for the whole app: past them the answer is the same and no mail goes), and
+    # old-password attempts of a password change per account (then 429 and the session ends).
+    pending_registration_hours: int = Field(default=24, ge=1, le=24 * 7)
+    activation_attempts_per_registration: int = Field(default=10, ge=1, le=100)
+    limit_registration_mails_per_recipient: RateSpec = "3/1h"
+    limit_registration_mails_per_recipient_daily: RateSpec = "10/1d"
+    limit_registration_mails_global: RateSpec = "1000/1h"
+    limit_password_change_attempts_per_account: RateSpec = "5/1h"  # noqa: S105 - a rate, not a password
+
     # Resources and access codes.
     resource_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1, le=100 * 1024 * 1024)
-    code_ttl_seconds: int = Field(default=600, ge=60, le=3600)  # when POST /api/codes names none
+    code_ttl_seconds: int = Field(default=600, ge=SHORTEST_TTL_SECONDS, le=LONGEST_TTL_SECONDS)  # when none is asked
     download_url_seconds: int = Field(default=300, ge=30, le=3600)  # lifetime of a download link
     # How long an instance trusts "the issuer is active" on the redeem path (0: ask every time).
     issuer_status_cache_seconds: int = Field(default=15, ge=0, le=300)
@@ -130,22 +150,33 @@ class Settings(BaseSettings):
     cleanup_lookback_hours: int = Field(default=24, ge=1, le=24 * 30)
 
     # Rate limits, each "<count>/<window>" (window in s, m, h or d): see README, "Abuse".
+    # Each is counted before the act it guards; "per IP" means per source: an IPv4
+    # address or an IPv6 /64.
     limit_register_per_ip: RateSpec = "10/1h"
+    # Wrong passwords from unknown devices: per source, per source and account, then per
+    # account (past those, unknown devices are paused for the account; known devices and
+    # unlock codes still sign in). The daily figure is the most checked per account a day.
     limit_login_failures_per_ip: RateSpec = "30/15m"
     limit_login_failures_per_ip_and_account: RateSpec = "5/15m"
-    limit_login_failures_per_account: RateSpec = "10/15m"  # then the account pauses
-    account_pause_base_seconds: int = Field(default=30, ge=1, le=3600)
-    account_pause_max_seconds: int = Field(default=900, ge=1, le=24 * 3600)
+    limit_login_failures_per_account: RateSpec = "10/15m"
+    limit_login_failures_per_account_daily: RateSpec = "100/1d"
+    # A known device's own budget (it never meets the account's or a source's).
+    limit_login_failures_per_device: RateSpec = "5/15m"
     limit_activation_per_ip: RateSpec = "20/10m"
     limit_resend_per_ip: RateSpec = "10/1h"
+    limit_unlock_per_ip: RateSpec = "5/1h"
+    limit_unlock_mails_per_account: RateSpec = "3/1h"
     limit_issue_per_user: RateSpec = "120/1h"
     limit_issue_per_ip: RateSpec = "600/1h"
     limit_redeem_failures_per_ip: RateSpec = "20/10m"
-    # the per-IP allowance, in the same window, while the global budget below is spent
+    # the per-IP allowance, in the same window, while the global budget below is spent,
+    # for sources that failed in the window before
     limit_redeem_failures_per_ip_tightened: int = Field(default=3, ge=1, le=10_000)
-    # every attempt on a resource counts (before the code is looked at), so many
-    # sources guessing at once cannot overshoot it
-    limit_redeem_attempts_per_resource: RateSpec = "10/5m"
+    # Every attempt on a resource counts before the code is looked at (a redeemed code
+    # gives its slot back): first per source on the resource, then for the resource.
+    # The brute-force figures (shared/abuse/odds.py) hold at the longest code lifetime.
+    limit_redeem_attempts_per_resource_and_ip: RateSpec = "5/30m"
+    limit_redeem_attempts_per_resource: RateSpec = "10/30m"
     limit_redeem_failures_global: RateSpec = "2000/5m"
     max_active_codes_per_resource: int = Field(default=3, ge=1, le=1_000_000)
 
@@ -194,9 +225,7 @@ class Settings(BaseSettings):
 
         in_azure = bool(os.environ.get("WEBSITE_SITE_NAME"))
         if in_azure and (self.is_local or self.dev_mailbox_enabled or self.mail_provider == "devmailbox"):
-            raise ValueError(
-                "APP_ENVIRONMENT=local and the dev mailbox never run in Azure (WEBSITE_SITE_NAME is set)"
-            )
+            raise ValueError("APP_ENVIRONMENT=local and the dev mailbox never run in Azure (WEBSITE_SITE_NAME is set)")
         return self
 
     @property

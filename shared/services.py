@@ -19,7 +19,11 @@ from shared.storage import AUDIT_CONTAINER, DEV_MAILBOX_TABLE, MAIL_QUEUE, RESOU
 if TYPE_CHECKING:
     from shared.abuse.guard import AbuseGuard
     from shared.accounts.activation import ActivationStore
+    from shared.accounts.devices import DeviceStore
+    from shared.accounts.password_attempts import PasswordChangeAttempts
+    from shared.accounts.registrations import PendingRegistrations
     from shared.accounts.service import AccountService
+    from shared.accounts.unlock import UnlockCodes
     from shared.accounts.users import UserStore
     from shared.admin import AdminReadouts
     from shared.audit import AuditLog
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
     from shared.guest import GuestView
     from shared.jobs import JobStore
     from shared.keys import KeyRing
+    from shared.mail.budget import MailBudget
     from shared.mail.delivery import MailDelivery
     from shared.mail.devmailbox import DevMailbox
     from shared.mail.outbox import Outbox
@@ -83,19 +88,11 @@ class Services:
 
     @cached_property
     def abuse(self) -> AbuseGuard:
-        from shared.abuse.guard import AbuseGuard, AccountPauses, Limits
+        from shared.abuse.guard import AbuseGuard, Limits
         from shared.abuse.ratelimit import RateLimiter
 
-        table = self.storage.table("ratelimits")
-        pauses = AccountPauses(
-            table,
-            self.expiry,
-            self.clock,
-            base=timedelta(seconds=self.settings.account_pause_base_seconds),
-            cap=timedelta(seconds=self.settings.account_pause_max_seconds),
-        )
-        limiter = RateLimiter(table, self.keys, self.clock)
-        return AbuseGuard(limiter, pauses, Limits.from_settings(self.settings), self.pool)
+        limiter = RateLimiter(self.storage.table("ratelimits"), self.keys, self.clock)
+        return AbuseGuard(limiter, Limits.from_settings(self.settings), self.pool)
 
     @cached_property
     def pool(self) -> ThreadPoolExecutor:
@@ -135,10 +132,12 @@ class Services:
     @cached_property
     def codes(self) -> CodeService:
         from shared.codes.service import CodeService
+        from shared.codes.slots import ActiveCodeSlots
         from shared.codes.store import CodeStore
 
+        codes_table = self.storage.table("codes")
         return CodeService(
-            CodeStore(self.storage.table("codes"), self.expiry, self.pool),
+            CodeStore(codes_table, self.expiry, self.pool),
             self.resources,
             self.issuers,
             self.downloads,
@@ -147,8 +146,9 @@ class Services:
             self.clock,
             self.pool,
             default_ttl=timedelta(seconds=self.settings.code_ttl_seconds),
-            max_active_per_resource=self.settings.max_active_codes_per_resource,
+            slots=ActiveCodeSlots(codes_table, self.settings.max_active_codes_per_resource),
             limiter=self.abuse,
+            actor_for_source=self.actor_for_ip,
         )
 
     @cached_property
@@ -177,7 +177,9 @@ class Services:
 
     @cached_property
     def cleanup(self) -> Cleanup:
-        from shared.abuse.guard import PAUSE_KIND
+        from shared.accounts.devices import DEVICE_KIND
+        from shared.accounts.registrations import KIND as REGISTRATION_KIND
+        from shared.accounts.unlock import UNLOCK_KIND
         from shared.cleanup import Cleanup
 
         # What cleanup deletes, by the `kind` of the expiry index's rows: one entry per area.
@@ -185,7 +187,9 @@ class Services:
             "code": self.codes.purge,
             "session": self.sessions.purge,
             "activation": self.activations.purge,
-            PAUSE_KIND: self.abuse.purge_pauses,
+            REGISTRATION_KIND: self.registrations.purge,
+            DEVICE_KIND: self.devices.purge,
+            UNLOCK_KIND: self.unlock_codes.purge,
         }
         # What lives in partitions of its own expiry bucket and goes whole.
         sweeps = {"ratelimit": self.abuse.sweep_counters}
@@ -219,6 +223,41 @@ class Services:
             max_attempts=s.activation_max_attempts,
             resend_cooldown=timedelta(seconds=s.activation_resend_cooldown_seconds),
             sends_per_hour=s.activation_sends_per_hour,
+            attempts_per_registration=s.activation_attempts_per_registration,
+        )
+
+    @cached_property
+    def registrations(self) -> PendingRegistrations:
+        from shared.accounts.registrations import PendingRegistrations
+
+        return PendingRegistrations(
+            self.users,
+            self.activations,
+            self.expiry,
+            self.clock,
+            lifetime=timedelta(hours=self.settings.pending_registration_hours),
+        )
+
+    @cached_property
+    def mail_budget(self) -> MailBudget:
+        from shared.abuse.ratelimit import RateLimiter
+        from shared.mail.budget import MailBudget, MailLimits
+
+        s = self.settings
+        limits = MailLimits.from_specs(
+            [s.limit_registration_mails_per_recipient, s.limit_registration_mails_per_recipient_daily],
+            s.limit_registration_mails_global,
+        )
+        return MailBudget(RateLimiter(self.storage.table("ratelimits"), self.keys, self.clock), limits)
+
+    @cached_property
+    def password_attempts(self) -> PasswordChangeAttempts:
+        from shared.abuse.ratelimit import RateLimiter
+        from shared.accounts.password_attempts import PasswordChangeAttempts
+
+        return PasswordChangeAttempts.from_spec(
+            RateLimiter(self.storage.table("ratelimits"), self.keys, self.clock),
+            self.settings.limit_password_change_attempts_per_account,
         )
 
     @cached_property
@@ -243,11 +282,41 @@ class Services:
             password_max_age=timedelta(days=s.password_max_age_days),
             activation_ttl=timedelta(seconds=s.activation_code_ttl_seconds),
             initial_admin=initial_admin,
-            actor_for_ip=self.actor_for_ip,
             guard=self.abuse,
+            devices=self.devices,
+            unlock_codes=self.unlock_codes,
+            actor_for_ip=self.actor_for_ip,
+            registrations=self.registrations,
+            mail_budget=self.mail_budget,
+            password_attempts=self.password_attempts,
         )
         service.ensure_initial_admin()  # first use in this process; idempotent
         return service
+
+    @cached_property
+    def devices(self) -> DeviceStore:
+        from shared.accounts.devices import DeviceStore
+
+        return DeviceStore(
+            self.storage.table("sessions"),
+            self.expiry,
+            self.keys,
+            self.clock,
+            lifetime=timedelta(days=self.settings.device_token_days),
+        )
+
+    @cached_property
+    def unlock_codes(self) -> UnlockCodes:
+        from shared.accounts.unlock import UnlockCodes
+
+        return UnlockCodes(
+            self.storage.table("activations"),
+            self.expiry,
+            self.keys,
+            self.clock,
+            ttl=timedelta(seconds=self.settings.unlock_code_ttl_seconds),
+            max_attempts=self.settings.unlock_code_max_attempts,
+        )
 
     @cached_property
     def outbox(self) -> Outbox:

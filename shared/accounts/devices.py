@@ -26,7 +26,7 @@ from shared.keys import KeyedHash, KeyRing
 from shared.sessions import TOKEN_PATTERN
 
 DEVICE_PURPOSE = "device-token"
-PASSWORD_STAMP_PURPOSE = "device-password"
+PASSWORD_STAMP_PURPOSE = "device-password"  # noqa: S105 - a hash purpose label, not a secret
 DEVICE_KIND = "device"  # kind of the expiry index's rows
 
 

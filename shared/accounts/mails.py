@@ -49,11 +49,28 @@ def password_changed() -> Mail:
 
 def sign_in_paused() -> Mail:
     return Mail(
-        subject="Sign-in to your account is paused for a while",
+        subject="Sign-in to your account from new devices is paused",
         text=(
-            "There were many failed attempts to sign in to your account, so sign-in is paused for a few "
-            "minutes. The pause ends by itself.\n\n"
-            "If these were not you, someone may be guessing your password: choose a strong, unique one."
+            "There were many failed attempts to sign in to your account from devices it has not seen "
+            "before, so sign-in from new devices is paused for a while. Devices you signed in from before "
+            "are not affected.\n\n"
+            "To sign in from a new device now, ask for an unlock code on the sign-in page and enter it with "
+            "your password.\n"
+            "If these attempts were not you, someone may be guessing your password: choose a strong, unique one."
         ),
         kind="sign_in_paused",
+    )
+
+
+def unlock_code(code: str, valid_seconds: int) -> Mail:
+    return Mail(
+        subject="Your unlock code",
+        text=(
+            f"Your unlock code is {code}.\n\n"
+            f"Enter it with your password to sign in from a new device. It works once, for "
+            f"{valid_seconds // 60} minutes.\n"
+            "If you did not ask for it, someone may be trying to sign in as you: you can ignore this mail, "
+            "and your devices are not affected."
+        ),
+        kind="unlock_code",
     )

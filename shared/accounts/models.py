@@ -54,6 +54,21 @@ class Credentials(Body):
     password: Password
 
 
+class SignIn(Body):
+    """POST /api/sessions: `unlockCode` (6 digits, mailed by POST /api/sessions/unlock)
+    signs a new device in while the account is paused for unknown devices."""
+
+    email: Email
+    password: Password
+    unlock_code: str | None = Field(default=None, pattern=r"^[0-9]{6}$")
+
+
+class UnlockRequest(Body):
+    """POST /api/sessions/unlock."""
+
+    email: Email
+
+
 class StrengthQuery(Body):
     """POST /api/passwords/strength: a strength meter's question."""
 
@@ -129,6 +144,7 @@ class ResendView(View):
 
 class SessionView(View):
     token: str
+    device_token: str
     expires_at: datetime
     absolute_expires_at: datetime
     password_expired: bool

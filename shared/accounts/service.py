@@ -3,8 +3,13 @@ change, token introspection, and the admin operations (lock, unlock, role).
 
 Rules that hold across them:
 - Whether an account exists never shows in a response: registering a taken address
-  answers like a new registration (and does the same bcrypt work), and an unknown email
-  fails login with the same status, body and bcrypt work as a wrong password.
+  answers like a new registration (and does the same bcrypt and storage work), and an
+  unknown email fails login with the same status, body and bcrypt work as a wrong password.
+- A pending registration lives PENDING_REGISTRATION_HOURS, gets a bounded number of
+  activation guesses over its whole life, and is replaced by a new registration of its
+  address; registration and resend mail only within the mail budget.
+- Password-change attempts are counted per account before the old password is checked;
+  a sign-in racing a password change never outlives it; introspection does not slide.
 - Every state change writes one audit event; none holds a password, code or token.
 """
 
@@ -14,38 +19,49 @@ import hmac
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from shared import errors
 from shared.accounts import mails, passwords
 from shared.accounts.activation import ActivationStore, Check
+from shared.accounts.devices import DeviceStore
 from shared.accounts.emails import EmailAddress, InvalidEmail, parse_email
+from shared.accounts.password_attempts import PasswordChangeAttempts
 from shared.accounts.passwords import PasswordHasher, Verdict
+from shared.accounts.registrations import PendingRegistrations
+from shared.accounts.unlock import UnlockCodes
 from shared.accounts.users import Role, User, UserStore
 from shared.audit import AuditLog
 from shared.clock import Clock
+from shared.mail.budget import MailBudget
 from shared.mail.outbox import Outbox
 from shared.sessions import Session, SessionStore
+
+if TYPE_CHECKING:
+    from shared.abuse.guard import Attempt
 
 log = logging.getLogger(__name__)
 
 INVALID_CREDENTIALS = "The email or password is not right."
-# A taken address gets at most one "someone tried to register" mail per this long.
-NOTICE_INTERVAL = timedelta(hours=1)
 UPDATE_RETRIES = 3
 
 
 class Guard(Protocol):
-    """Abuse limits around accounts (shared.abuse.AbuseGuard): each raises TooManyRequests."""
+    """Abuse limits around accounts (shared.abuse.guard.AbuseGuard): each raises
+    TooManyRequests when its budget is spent. `source` is the client's source."""
 
-    def registration(self, ip: str) -> None: ...
-    def activation(self, ip: str) -> None: ...
-    def resend(self, ip: str) -> None: ...
-    def check_login(self, ip: str, email: str) -> None: ...
-    def login_failed(self, ip: str, email: str) -> bool: ...
-    def login_succeeded(self, email: str) -> None: ...
+    def registration(self, source: str) -> None: ...
+    def activation(self, source: str) -> None: ...
+    def resend(self, source: str) -> None: ...
+    def unlock_request(self, source: str) -> None: ...
+    def unlock_mail_allowed(self, account: str) -> bool: ...
+    def pause_notice_due(self, account: str) -> bool: ...
+    def password_attempt(
+        self, source: str, account: str, *, device: str | None = None, unlock: bool = False
+    ) -> Attempt: ...
 
 
 @dataclass(frozen=True)
@@ -58,10 +74,12 @@ class InitialAdmin:
 class Login:
     token: str  # shown once
     session: Session
+    device_token: str  # the client sends it back (X-Device-Token, or a cookie) to sign in as a known device
 
     def as_dict(self) -> dict:
         return {
             "token": self.token,
+            "deviceToken": self.device_token,
             "expiresAt": self.session.expires_at,
             "absoluteExpiresAt": self.session.absolute_expires_at,
             "passwordExpired": self.session.password_expired,
@@ -94,8 +112,13 @@ class AccountService:
         password_max_age: timedelta,
         activation_ttl: timedelta,
         initial_admin: InitialAdmin | None = None,
+        guard: Guard,
+        devices: DeviceStore,
+        unlock_codes: UnlockCodes,
         actor_for_ip: Callable[[str], str] = lambda ip: "ip:unknown",
-        guard: Guard | None = None,
+        registrations: PendingRegistrations,
+        mail_budget: MailBudget,
+        password_attempts: PasswordChangeAttempts,
     ):
         self.users = users
         self._activations = activations
@@ -109,6 +132,11 @@ class AccountService:
         self._initial_admin = initial_admin
         self._actor_for_ip = actor_for_ip
         self._guard = guard
+        self._devices = devices
+        self._unlock_codes = unlock_codes
+        self._registrations = registrations
+        self._mail_budget = mail_budget
+        self._password_attempts = password_attempts
         self._bootstrap_lock = threading.Lock()
         self._bootstrapped = initial_admin is None
 
@@ -117,31 +145,47 @@ class AccountService:
     def register(
         self, email: str, password: str, *, client_ip: str | None = None, request_id: str | None = None
     ) -> None:
-        """Create a pending account and mail it a code. A taken address gets the same
-        answer (the owner is told by mail instead), so registration reveals nothing."""
+        """Start a pending registration and mail it a code. The answer never tells whether
+        the address is free, pending or taken, and neither does the work: every case
+        reads the account row, takes a slot of the mail budget, enters a registration in
+        the expiry index, writes its pointer, writes the account row once, issues a code
+        and puts one mail in the outbox. A free address gets a new registration; a
+        pending one is registered anew (the old password and code die: whoever reads the
+        mailbox wins); a taken one gets a registration that never becomes the account
+        (cleanup removes its rows) and its owner a notice. Past the mail budget nothing
+        is stored and no mail goes; the answer is still the same."""
         self._count("registration", client_ip)
         address = self._address(email)
-        self._enforce_policy(
-            password, address.display, event="register", actor=self._guest(client_ip), request_id=request_id
-        )
+        actor = self._guest(client_ip)
+        self._enforce_policy(password, address.display, event="register", actor=actor, request_id=request_id)
         now = self._clock.now()
         user = User.new(address, role="user", status="pending", password_hash=self._hasher.hash(password), now=now)
-        if self.users.create(user):
-            self._send_code(user)
+        existing = self.users.by_email_hash(address.key_hash)
+        owner_id = existing.user_id if existing else None
+        if not self._mail_budget.allows(address.key):
             self._audit.record(
-                "register", "ok", actor=self._guest(client_ip), user_id=user.user_id, request_id=request_id
+                "register", "fail", reason="mail_budget", actor=actor, user_id=owner_id, request_id=request_id
             )
             return
-        existing = self.users.by_email_hash(address.key_hash)
-        if existing is not None:
-            self._notify_owner(existing, now)
+        ends = self._registrations.track(user)  # before any row: cleanup always finds them
+        self.users.add_pointer(user)
+        if existing is None or existing.status == "pending":
+            stored = self.users.insert_account(user) if existing is None else self.users.replace_account(existing, user)
+            issued = self._activations.issue(user.user_id, keep_until=ends)
+            if not stored:  # a racing registration of the address came first; its code went
+                self._audit.record(
+                    "register", "fail", reason="registered_meanwhile", actor=actor, request_id=request_id
+                )
+                return
+            self._mail(user.email, mails.activation_code(issued.code, int(self._activation_ttl.total_seconds())))
+            details = {"replacedUserId": owner_id} if owner_id else {}
+            self._audit.record(
+                "register", "ok", actor=actor, user_id=user.user_id, request_id=request_id, details=details
+            )
+            return
+        self._notify_owner(existing, now, shadow=user, ends=ends)
         self._audit.record(
-            "register",
-            "fail",
-            reason="email_taken",
-            actor=self._guest(client_ip),
-            user_id=existing.user_id if existing else None,
-            request_id=request_id,
+            "register", "fail", reason="email_taken", actor=actor, user_id=owner_id, request_id=request_id
         )
 
     def password_strength(self, password: str, email: str | None = None) -> Verdict:
@@ -152,8 +196,16 @@ class AccountService:
     ) -> User:
         self._count("activation", client_ip)
         user = self._authenticate(email, password, event="activate", client_ip=client_ip, request_id=request_id)
-        self._require_pending(user, event="activate", request_id=request_id)
+        self._require_live_registration(user, event="activate", request_id=request_id)
         check = self._activations.check(user.user_id, code)
+        if check.outcome == "exhausted":
+            self._registrations.end(user)
+            self._audit.record(
+                "activate", "fail", reason="attempts_exhausted", actor=user.user_id, request_id=request_id
+            )
+            raise errors.Gone(
+                "Too many wrong codes: this registration has ended. Register again.", code="registration_ended"
+            )
         if check.outcome != "ok":
             self._audit.record("activate", "fail", reason=check.outcome, actor=user.user_id, request_id=request_id)
             raise CODE_ERRORS[check.outcome](check)
@@ -165,12 +217,13 @@ class AccountService:
     def resend_activation(
         self, email: str, password: str, *, client_ip: str | None = None, request_id: str | None = None
     ) -> datetime:
-        """A new code (the old one dies); returns when it expires."""
+        """A new code (the old one dies); returns when it expires. It draws on the mail
+        budget of the address once the code may go, before the old one dies."""
         self._count("resend", client_ip)
         user = self._authenticate(
             email, password, event="activation_resend", client_ip=client_ip, request_id=request_id
         )
-        self._require_pending(user, event="activation_resend", request_id=request_id)
+        self._require_live_registration(user, event="activation_resend", request_id=request_id)
         try:
             expires_at = self._send_code(user)
         except errors.TooManyRequests as error:
@@ -183,9 +236,24 @@ class AccountService:
 
     # --- sessions ---------------------------------------------------------------------
 
-    def login(self, email: str, password: str, *, client_ip: str | None = None, request_id: str | None = None) -> Login:
+    def login(
+        self,
+        email: str,
+        password: str,
+        *,
+        client_ip: str | None = None,
+        device_token: str | None = None,
+        unlock_code: str | None = None,
+        request_id: str | None = None,
+    ) -> Login:
+        """Sign in. A known device (its token) meets only its own failure budget; a new
+        device the source's and the account's, or, with an unlock code, only the
+        source's. Returns the session and the device token to keep."""
         self.ensure_initial_admin()
-        user = self._authenticate(email, password, event="login", client_ip=client_ip, request_id=request_id)
+        user, device = self._check_credentials(
+            email, password, event="login", client_ip=client_ip, request_id=request_id,
+            device_token=device_token, unlock_code=unlock_code,
+        )  # fmt: skip
         if user.status != "active":
             reason = "not_activated" if user.status == "pending" else "locked"
             self._audit.record("login", "fail", reason=reason, actor=user.user_id, request_id=request_id)
@@ -193,20 +261,41 @@ class AccountService:
                 raise errors.Forbidden("Activate the account first.", code="account_not_activated")
             raise errors.Forbidden("The account is locked.", code="account_locked")
         expired = self._password_expired(user)
+        known = device is not None
+        device_token = self._devices.trust(user, device_token if known else None)
         token, session = self._sessions.create(user.user_id, user.role, password_expired=expired)
+        self._end_if_outdated(user, session, request_id=request_id)
         self._audit.record(
-            "login", "ok", actor=user.user_id, request_id=request_id, details={"passwordExpired": expired}
-        )
-        return Login(token, session)
+            "login", "ok", actor=user.user_id, request_id=request_id,
+            details={"passwordExpired": expired, "knownDevice": known, "unlockCode": unlock_code is not None},
+        )  # fmt: skip
+        return Login(token, session, device_token)
+
+    def request_unlock(self, email: str, *, client_ip: str | None = None, request_id: str | None = None) -> None:
+        """Mail an unlock code. The same answer, and the same storage work, whether or not
+        the address has an account; past the account's mail budget no mail goes."""
+        self._count("unlock_request", client_ip)
+        account = self._account_key(email)
+        code = self._unlock_codes.issue(account)
+        allowed = self._guard.unlock_mail_allowed(account)  # counted for unknown addresses too: same cost
+        user = self.users.by_email_hash(EmailAddress(email, account).key_hash)
+        if user is None or not allowed:
+            self._audit.record("unlock_request", "fail", reason="not_sent", actor=self._guest(client_ip),
+                               user_id=user.user_id if user else None, request_id=request_id)  # fmt: skip
+            return
+        self._mail(user.email, mails.unlock_code(code, int(self._unlock_codes.ttl.total_seconds())))
+        self._audit.record("unlock_request", "ok", actor=self._guest(client_ip), user_id=user.user_id,
+                           request_id=request_id)  # fmt: skip
 
     def logout(self, session: Session, *, request_id: str | None = None) -> None:
         self._sessions.revoke(session)
         self._audit.record("logout", "ok", actor=session.user_id, request_id=request_id)
 
     def introspect(self, token: str) -> dict:
-        """For other services: is the token a live session? Counts as a use (slides it)."""
+        """For other services: is the token a live session? A look, not a use: it does not
+        slide the idle timeout, so a service polling a token keeps nothing alive."""
         try:
-            session = self._sessions.authenticate(token)
+            session = self._sessions.authenticate(token, slide=False)
         except errors.Unauthenticated:
             return {"active": False}
         return {
@@ -240,8 +329,27 @@ class AccountService:
 
     def change_password(self, session: Session, old: str, new: str, *, request_id: str | None = None) -> int:
         """Check the old password, apply the policy to the new one, end every session of
-        the user and mail a notice. Returns how many sessions ended."""
+        the user and mail a notice. Returns how many sessions ended.
+
+        Every attempt takes a slot of the account's budget before the old password is
+        checked (LIMIT_PASSWORD_CHANGE_ATTEMPTS_PER_ACCOUNT), so a stolen token cannot
+        guess the password without end: past it the answer is 429 and the session that
+        tried ends. The user is updated before the sessions are revoked, which is what
+        lets a racing sign-in see the change (`_end_if_outdated`)."""
         user = self._session_user(session)
+        try:
+            self._password_attempts.reserve(user.user_id)
+        except errors.TooManyRequests as spent:
+            self._sessions.revoke(session)
+            self._audit.record(
+                "password_change", "fail", reason="too_many_attempts", actor=user.user_id, request_id=request_id,
+                details={"sessionEnded": True},
+            )  # fmt: skip
+            raise errors.TooManyRequests(
+                spent.retry_after_seconds,
+                "Too many attempts to change the password; this session has ended.",
+                code="password_change_limit",
+            ) from None
         if not self._hasher.verify(old, user.password_hash):
             self._audit.record(
                 "password_change", "fail", reason="wrong_password", actor=user.user_id, request_id=request_id
@@ -351,34 +459,66 @@ class AccountService:
     def _authenticate(
         self, email: str, password: str, *, event: str, client_ip: str | None, request_id: str | None
     ) -> User:
-        """The user these credentials belong to, or Unauthenticated. An unknown or
-        malformed address costs the same bcrypt work as a wrong password."""
-        try:
-            account = parse_email(email).key
-        except InvalidEmail:
-            account = email.strip().lower()
-        if self._guard is not None and client_ip is not None:
-            self._guard.check_login(client_ip, account)
+        """The user these credentials belong to, or Unauthenticated (see `_check_credentials`)."""
+        return self._check_credentials(email, password, event=event, client_ip=client_ip, request_id=request_id)[0]
+
+    def _check_credentials(
+        self,
+        email: str,
+        password: str,
+        *,
+        event: str,
+        client_ip: str | None,
+        request_id: str | None,
+        device_token: str | None = None,
+        unlock_code: str | None = None,
+    ) -> tuple[User, str | None]:
+        """The user these credentials belong to and the id of the known device they came
+        from (or None), else Unauthenticated. An unknown or malformed address costs the
+        same bcrypt work as a wrong password. The limits (shared.abuse.guard) take their
+        slots before anything is checked; while unknown devices are paused every answer
+        to them is the same, right password or wrong. On a new device an unlock code is
+        checked first, and the password only when the code is right (a wrong password
+        uses the code up)."""
+        account = self._account_key(email)
         user = self.users.by_email_hash(EmailAddress(email, account).key_hash)
-        if self._hasher.verify(password, user.password_hash if user else None):
-            if self._guard is not None:
-                self._guard.login_succeeded(account)
-            return user
-        if self._guard is not None and client_ip is not None:
-            paused = self._guard.login_failed(client_ip, account)
-            if paused and user is not None:
-                self._mail(user.email, mails.sign_in_paused())
+        device = self._devices.recognise(device_token, user)
+        unlock_code = unlock_code if device is None else None
+        attempt = None
+        if client_ip is not None:
+            try:
+                attempt = self._guard.password_attempt(
+                    client_ip, account, device=device, unlock=unlock_code is not None
+                )
+            except errors.TooManyRequests as refusal:
+                actor = user.user_id if user else self._guest(client_ip)
+                self._audit.record(event, "fail", reason=refusal.code, actor=actor, request_id=request_id)
+                if refusal.code == "sign_in_paused" and user is not None and self._guard.pause_notice_due(account):
+                    self._mail(user.email, mails.sign_in_paused())
+                raise
+        if unlock_code is not None and not self._unlock_codes.redeem(account, unlock_code):
+            reason = "wrong_unlock_code"
+        elif self._hasher.verify(password, user.password_hash if user else None):
+            if attempt is not None:
+                attempt.release()
+            return user, device
+        else:
+            reason = "wrong_password" if user else "unknown_email"
         self._audit.record(
-            event,
-            "fail",
-            reason="wrong_password" if user else "unknown_email",
-            actor=user.user_id if user else self._guest(client_ip),
-            request_id=request_id,
+            event, "fail", reason=reason, actor=user.user_id if user else self._guest(client_ip), request_id=request_id
         )
         raise errors.Unauthenticated(INVALID_CREDENTIALS, code="invalid_credentials")
 
+    def _account_key(self, email: str) -> str:
+        """The normalised address limits and unlock codes are keyed by (also for a
+        malformed one, which can never sign in but is counted all the same)."""
+        try:
+            return parse_email(email).key
+        except InvalidEmail:
+            return email.strip().lower()
+
     def _count(self, attempt: str, client_ip: str | None) -> None:
-        """An attempt that costs us or a mail provider: counted per client IP on every call."""
+        """An attempt that costs us or a mail provider: counted per source on every call, before the work."""
         if self._guard is not None and client_ip is not None:
             getattr(self._guard, attempt)(client_ip)
 
@@ -394,19 +534,49 @@ class AccountService:
             raise errors.Conflict("The account is already active.", code="already_active")
         raise errors.Forbidden("The account is locked.", code="account_locked")
 
+    def _require_live_registration(self, user: User, *, event: str, request_id: str | None) -> None:
+        """A pending registration within its life (PENDING_REGISTRATION_HOURS)."""
+        self._require_pending(user, event=event, request_id=request_id)
+        if self._registrations.over(user):
+            self._audit.record(event, "fail", reason="registration_expired", actor=user.user_id, request_id=request_id)
+            raise errors.Gone("The registration has expired; register again.", code="registration_expired")
+
     def _send_code(self, user: User) -> datetime:
-        issued = self._activations.issue(user.user_id)
+        """A new activation code by mail: the mail budget of the address is drawn on once
+        the store allows a code (cooldown, hourly cap), before the old code dies."""
+        issued = self._activations.issue(
+            user.user_id,
+            keep_until=self._registrations.ends_at(user),
+            before_write=lambda: self._mail_budget.reserve(user.email_key),
+        )
         self._mail(user.email, mails.activation_code(issued.code, int(self._activation_ttl.total_seconds())))
         return issued.expires_at
 
-    def _notify_owner(self, user: User, now: datetime) -> None:
-        if user.notice_sent_at is not None and now - user.notice_sent_at < NOTICE_INTERVAL:
+    def _notify_owner(self, owner: User, now: datetime, *, shadow: User, ends: datetime) -> None:
+        """Tell the owner of a taken address that someone tried to register it (the mail
+        budget of the address bounds how often), with the work of a registration: the
+        account row written once (when the owner was last told), a code issued to the
+        registration that never was (`shadow`: its rows go with its index row at `ends`),
+        one mail."""
+        with suppress(errors.Conflict):  # changed meanwhile: the notice goes all the same
+            self.users.update(owner, notice_sent_at=now)
+        self._activations.issue(shadow.user_id, keep_until=ends)
+        self._mail(owner.email, mails.already_registered())
+
+    def _end_if_outdated(self, user: User, session: Session, *, request_id: str | None) -> None:
+        """A sign-in racing a password change (or a lock, a role change) must not outlive
+        it. Those update the user first and then revoke every session; this reads the user
+        again after the session exists. Either it sees the change, and ends the session
+        here, or it read before the update, so the session existed before the revocation
+        listed the user's sessions, and that ends it. One point read per sign-in."""
+        current = self.users.by_email_hash(user.email_hash)
+        if current is not None and (current.user_id, current.password_hash, current.status, current.role) == (
+            user.user_id, user.password_hash, "active", user.role,
+        ):  # fmt: skip
             return
-        try:
-            self.users.update(user, notice_sent_at=now)
-        except errors.Conflict:
-            return  # a concurrent request is telling the owner already
-        self._mail(user.email, mails.already_registered())
+        self._sessions.revoke(session)
+        self._audit.record("login", "fail", reason="account_changed", actor=user.user_id, request_id=request_id)
+        raise errors.Unauthenticated(INVALID_CREDENTIALS, code="invalid_credentials")
 
     def _mail(self, to: str, mail: mails.Mail) -> None:
         self._outbox.send(to, mail.subject, mail.text, kind=mail.kind)

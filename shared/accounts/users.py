@@ -137,6 +137,51 @@ class UserStore:
         user = self.by_email_hash(pointer["emailHash"])
         return user if user is not None and user.user_id == user_id else None
 
+    def add_pointer(self, user: User) -> None:
+        """The id -> email pointer of a user about to be stored (written first)."""
+        self._table.upsert_entity({"PartitionKey": f"id:{user.user_id}", "RowKey": ROW, "emailHash": user.email_hash})
+
+    def insert_account(self, user: User) -> bool:
+        """The account row, if the address is free (its pointer written before); False
+        when it is taken, and the pointer is left for the caller's cleanup."""
+        try:
+            self._table.create_entity(_entity(user))
+        except ResourceExistsError:
+            return False
+        return True
+
+    def replace_account(self, old: User, new: User) -> bool:
+        """Put `new` (another user id, its pointer written before) in the place of `old`,
+        if nobody changed `old` since it was read (ETag); False otherwise."""
+        try:
+            self._table.update_entity(
+                _entity(new), mode=UpdateMode.REPLACE, etag=old.etag, match_condition=MatchConditions.IfNotModified
+            )
+        except (ResourceModifiedError, ResourceNotFoundError):
+            return False
+        return True
+
+    def remove(self, user: User) -> bool:
+        """Delete the account row if unchanged since read (ETag), then its pointer; False
+        (nothing deleted) when it changed meanwhile."""
+        try:
+            self._table.delete_entity(
+                f"e:{user.email_hash}", ROW, etag=user.etag, match_condition=MatchConditions.IfNotModified
+            )
+        except (ResourceModifiedError, ResourceNotFoundError):
+            return False
+        self.remove_pointer(user.user_id, user.email_hash)
+        return True
+
+    def remove_pointer(self, user_id: str, email_hash: str) -> None:
+        """Delete a pointer row that is not (or no longer) the account's; a missing one is fine."""
+        try:
+            pointer = self._table.get_entity(f"id:{user_id}", ROW)
+        except ResourceNotFoundError:
+            return
+        if pointer["emailHash"] == email_hash:
+            self._table.delete_entity(f"id:{user_id}", ROW)
+
     def update(self, user: User, **changes) -> User:
         """Apply `changes` if nobody changed the user since it was read (ETag), else Conflict."""
         updated = replace(user, **changes)
