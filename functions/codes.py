@@ -18,7 +18,7 @@ def issue_code(ctx, body: IssueCode) -> Reply:
     ttl = None if body.ttl_seconds is None else timedelta(seconds=body.ttl_seconds)
     svc = services()
     issued = svc.codes.issue(
-        ctx.session.user_id, body.resource_id, ttl, client=svc.actor_for_ip(ctx.client_ip), request_id=ctx.request_id
+        ctx.session.user_id, body.resource_id, ttl, source=ctx.client_ip, request_id=ctx.request_id
     )
     return Reply("The code is issued; it is shown only this once.", issued.public(), status=201)
 
@@ -45,7 +45,5 @@ def revoke_code(ctx) -> Reply:
 def redeem_code(ctx, body: RedeemCode) -> Reply:
     """Redeem a code for a resource (anonymous). Every failure gets the same answer."""
     svc = services()
-    redemption = svc.codes.redeem(
-        body.resource_id, body.code, client=svc.actor_for_ip(ctx.client_ip), request_id=ctx.request_id
-    )
+    redemption = svc.codes.redeem(body.resource_id, body.code, source=ctx.client_ip, request_id=ctx.request_id)
     return Reply("The code is accepted; download the file.", redemption.public())

@@ -76,7 +76,7 @@ def _redeem(
     svc = services()
     try:
         redemption = svc.codes.redeem(
-            resource_id, code[:MAX_CODE_INPUT], client=svc.actor_for_ip(ctx.client_ip), request_id=ctx.request_id
+            resource_id, code[:MAX_CODE_INPUT], source=ctx.client_ip, request_id=ctx.request_id
         )
     except errors.TooManyRequests as error:
         wait = minutes_text(error.retry_after_seconds)

@@ -23,9 +23,10 @@ Sources are client addresses as shared/abuse/sources.py parses them (IPv6 per /6
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shared import errors
@@ -45,9 +46,9 @@ SIGN_IN_PAUSED = (
 )
 
 
-def limit_from(name: str, spec: str, shards: int = 1) -> Limit:
+def limit_from(name: str, spec: str) -> Limit:
     count, _, window = spec.partition("/")
-    return Limit(name, int(count), timedelta(seconds=int(window[:-1]) * _SECONDS[window[-1]]), shards)
+    return Limit(name, int(count), timedelta(seconds=int(window[:-1]) * _SECONDS[window[-1]]))
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class Limits:
     issue_user: Limit
     issue_source: Limit
     redeem_source: Limit
-    redeem_source_tight: Limit
+    redeem_source_tightened: int
     redeem_resource_source: Limit
     redeem_resource: Limit
     redeem_global: Limit
@@ -89,12 +90,12 @@ class Limits:
             issue_user=limit_from("issue-user", s.limit_issue_per_user),
             issue_source=limit_from("issue-ip", s.limit_issue_per_ip),
             redeem_source=redeem_source,
-            # same counter, smaller allowance
-            redeem_source_tight=replace(redeem_source, limit=s.limit_redeem_failures_per_ip_tightened),
+            # the same counter's smaller allowance for repeat offenders while the global budget is spent
+            redeem_source_tightened=s.limit_redeem_failures_per_ip_tightened,
             redeem_resource_source=limit_from("redeem-resource-ip", s.limit_redeem_attempts_per_resource_and_ip),
             redeem_resource=limit_from("redeem-resource", s.limit_redeem_attempts_per_resource),
-            # sharded: every failed redemption anywhere counts here
-            redeem_global=limit_from("redeem-fail-global", s.limit_redeem_failures_global, shards=16),
+            # every failed redemption anywhere counts here
+            redeem_global=limit_from("redeem-fail-global", s.limit_redeem_failures_global),
         )
 
 
@@ -118,6 +119,7 @@ class AbuseGuard:
         self.limits = limits
         self._pool = pool  # leaf calls only: nothing run here submits to the pool again
         self._global_failures_cache: tuple[datetime, int] | None = None  # (valid until, count)
+        self._global_read = threading.Lock()  # one thread of the process reads it at a time
 
     def sweep_counters(self, bucket: str) -> int:
         return self._limiter.sweep(bucket)
@@ -132,8 +134,7 @@ class AbuseGuard:
         slots = [outcome for outcome in outcomes if isinstance(outcome, Slot)]
         refusals = [outcome for outcome in outcomes if isinstance(outcome, errors.TooManyRequests)]
         if refusals:
-            for slot in slots:
-                self._limiter.release(slot)
+            self._give_back(slots)
             raise max(refusals, key=lambda refusal: refusal.retry_after_seconds)
         return slots
 
@@ -203,8 +204,7 @@ class AbuseGuard:
         try:
             account_slots = self._hold((self.limits.login_account, key), (self.limits.login_account_daily, key))
         except errors.TooManyRequests as refusal:
-            for slot in source_slots:  # a paused account costs the source nothing
-                self._limiter.release(slot)
+            self._give_back(source_slots)  # a paused account costs the source nothing
             raise errors.TooManyRequests(refusal.retry_after_seconds, SIGN_IN_PAUSED, code="sign_in_paused") from None
         return Attempt(self._limiter.release, source_slots + account_slots)
 
@@ -214,37 +214,51 @@ class AbuseGuard:
         """Before a code is looked at: this source's slot on the resource and its failure
         slot, then the resource's. 429 when any is spent; `release` gives them back."""
         first = self._hold(
-            (self.limits.redeem_resource_source, f"{resource_id}|{source}"), (self._source_allowance(source), source)
+            (self.limits.redeem_resource_source, f"{resource_id}|{source}"), (self.limits.redeem_source, source)
         )
+        source_slot = first[1]
+        if source_slot.held > self.limits.redeem_source_tightened and self._tightened(source):
+            self._give_back(first)
+            raise errors.TooManyRequests(self._limiter.seconds_until(source_slot.window_ends))
         try:
             resource = self._hold((self.limits.redeem_resource, resource_id))
         except errors.TooManyRequests:
-            for slot in first:
-                self._limiter.release(slot)
+            self._give_back(first)
             raise
         return Attempt(self._limiter.release, first + resource)
 
-    def _source_allowance(self, source: str) -> Limit:
-        """The source's failure budget: tightened while the global budget is spent, but
-        only for a source that failed in the window before."""
-        if self._global_failures() < self.limits.redeem_global.limit:
-            return self.limits.redeem_source
-        if self._limiter.tally_before(self.limits.redeem_source, source) == 0:
-            return self.limits.redeem_source
-        return self.limits.redeem_source_tight
+    def _tightened(self, source: str) -> bool:
+        """Whether a source's failure allowance is tightened: only while the global budget
+        is spent, and only for a source that failed in the window before, so a guest who
+        never failed keeps the full allowance."""
+        return (
+            self._global_failures() >= self.limits.redeem_global.limit
+            and self._limiter.tally_before(self.limits.redeem_source, source) > 0
+        )
+
+    def _give_back(self, slots: list[Slot]) -> None:
+        for slot in slots:
+            self._limiter.release(slot)
 
     def _global_failures(self) -> int:
         now = self._limiter.now()
         cached = self._global_failures_cache
         if cached is not None and now < cached[0]:
             return cached[1]
-        count = self._limiter.count(self.limits.redeem_global, GLOBAL)
-        self._global_failures_cache = (now + GLOBAL_COUNT_TTL, count)
+        if not self._global_read.acquire(blocking=cached is None):
+            return cached[1]  # another thread is reading it: the last figure will do
+        try:
+            count, _ = self._limiter.tally(self.limits.redeem_global, GLOBAL)
+            self._global_failures_cache = (now + GLOBAL_COUNT_TTL, count)
+        finally:
+            self._global_read.release()
         return count
 
     def redemption_failed(self) -> None:
-        self._global_failures_cache = None  # this process sees its own failures at once
-        self._limiter.hit(self.limits.redeem_global, GLOBAL)
+        self._limiter.note(self.limits.redeem_global, GLOBAL)
+        cached = self._global_failures_cache
+        if cached is not None:  # this process sees its own failures at once, without a read
+            self._global_failures_cache = (cached[0], cached[1] + 1)
 
     def redemption_pressure(self, resource_id: str) -> dict:
         """What the owner sees of guessing on a resource: failed attempts in the current

@@ -16,22 +16,20 @@ overshoot it:
 - `hold` inserts a row of its own, then counts the window's rows: the n-th holder always
   sees at least n. `release` gives the slot back when the act turns out not to count (a
   right password, a redeemed code), so only failures stay counted.
-- `hit` counts after the fact, into a counter split over slots: only for the global
-  failure budget, a soft signal that many instances write at once.
+- `note` counts after the fact, a row of its own per event: for the global failure
+  budget, a soft signal that many instances write at once.
 """
 
 from __future__ import annotations
 
 import secrets
-import time
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 
-from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableClient, UpdateMode
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableClient
 
 from shared import errors
 from shared.clock import Clock
@@ -53,7 +51,6 @@ class Limit:
     name: str  # e.g. "login-ip"
     limit: int  # events allowed per window
     window: timedelta
-    shards: int = 1  # >1 spreads a hot counter over several rows
 
     def window_of(self, moment: datetime) -> tuple[int, datetime]:
         """The window's number and the moment it ends."""
@@ -75,10 +72,12 @@ def _numbered(row: str, number: int) -> str:
 
 @dataclass(frozen=True)
 class Slot:
-    """A held slot: its row, to release it."""
+    """A held slot: its row, to release it, and how many the window held with it."""
 
     partition: str
     row: str
+    held: int
+    window_ends: datetime
 
 
 class RateLimiter:
@@ -118,10 +117,11 @@ class RateLimiter:
         `limit.limit` are taken. Two calls whatever the contention (three or more only
         while a rotation leaves several keys in the ring)."""
         active, *others = self._counters(limit, key)
-        slot = Slot(active.partition, f"{active.row}:{secrets.token_hex(8)}")
-        self._table.create_entity({"PartitionKey": slot.partition, "RowKey": slot.row})
+        row = f"{active.row}:{secrets.token_hex(8)}"
+        self._table.create_entity({"PartitionKey": active.partition, "RowKey": row})
         cap = limit.limit + 1
         held = self._held(active, cap) + sum(self._held(other, cap) for other in others)
+        slot = Slot(active.partition, row, held, active.ends)
         if held > limit.limit:
             self.release(slot)
             raise errors.TooManyRequests(self.seconds_until(active.ends))
@@ -178,45 +178,13 @@ class RateLimiter:
         first = next(iter(self._rows(counter, "=", ">", ["RowKey"], 1)), None)
         return 0 if first is None else _NUMBERS - int(first["RowKey"].rpartition("=")[2])
 
-    # -- hit and count: a sharded counter, counted after the fact
+    # -- note: counted after the fact
 
-    def hit(self, limit: Limit, key: str) -> None:
-        """Count one event into one of the counter's slots (read-modify-write with the
-        row's ETag, so no count is lost)."""
+    def note(self, limit: Limit, key: str) -> None:
+        """Count an event that happened (a row of its own: one insert, no contention), for
+        a soft signal many instances write at once, read back with `tally`."""
         active = self._counters(limit, key)[0]
-        row = f"{active.row}:{secrets.randbelow(limit.shards)}"
-        # Most slots start in the call that counts: try the insert first (one round trip).
-        try:
-            self._table.create_entity({"PartitionKey": active.partition, "RowKey": row, "count": 1})
-            return
-        except ResourceExistsError:
-            pass
-        for attempt in range(_MAX_WRITE_TRIES):
-            if attempt:
-                time.sleep(secrets.randbelow(10 * min(attempt, 5)) / 1000)  # jitter, so racers spread out
-            try:
-                entity = self._table.get_entity(active.partition, row)
-            except ResourceNotFoundError:  # swept meanwhile: start again
-                with suppress(ResourceExistsError):
-                    self._table.create_entity({"PartitionKey": active.partition, "RowKey": row, "count": 1})
-                    return
-                continue
-            entity["count"] += 1
-            try:
-                self._table.update_entity(
-                    entity, mode=UpdateMode.REPLACE, etag=entity.metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
-                )  # fmt: skip
-                return
-            except (ResourceModifiedError, ResourceNotFoundError):
-                continue  # another instance counted first: read again
-        # a lost count of a soft signal: the failure it counts was answered already
-
-    def count(self, limit: Limit, key: str) -> int:
-        """Events counted by `hit` in the current window, over all slots and keys."""
-        return sum(
-            row["count"] for counter in self._counters(limit, key) for row in self._rows(counter, ":", ";", ["count"])
-        )
+        self._table.create_entity({"PartitionKey": active.partition, "RowKey": f"{active.row}:{secrets.token_hex(8)}"})
 
     def now(self) -> datetime:
         return self._clock.now()

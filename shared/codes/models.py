@@ -13,6 +13,9 @@ from shared import errors
 
 CODE_DIGITS = 6
 CODE_SPACE = 10**CODE_DIGITS
+# A code's lifetime bounds (ttlSeconds, CODE_TTL_SECONDS); the brute-force figures hold at the longest.
+SHORTEST_TTL_SECONDS = 60
+LONGEST_TTL_SECONDS = 3600
 HASH_PURPOSE = "access-code"
 _CODE_PATTERN = re.compile(rf"[0-9]{{{CODE_DIGITS}}}")
 _IGNORED = str.maketrans("", "", " -\t\u00a0\u2010\u2011\u2012\u2013")

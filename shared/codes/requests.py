@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from shared.codes.models import LONGEST_TTL_SECONDS, SHORTEST_TTL_SECONDS
 from shared.resources import RESOURCE_ID_PATTERN
 
 
@@ -19,7 +20,7 @@ class IssueCode(Body):
     """POST /api/codes."""
 
     resource_id: str = Field(pattern=RESOURCE_ID_PATTERN.pattern)
-    ttl_seconds: int | None = Field(default=None, ge=60, le=3600)
+    ttl_seconds: int | None = Field(default=None, ge=SHORTEST_TTL_SECONDS, le=LONGEST_TTL_SECONDS)
 
 
 class RedeemCode(Body):

@@ -17,36 +17,45 @@ from collections.abc import Callable
 from concurrent.futures import Executor, wait
 from dataclasses import replace
 from datetime import timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from azure.core.exceptions import AzureError
 
 from shared import errors
+from shared.abuse.sources import UNPARSABLE
 from shared.audit import AuditEvent, AuditLog
 from shared.clock import Clock
 from shared.codes.models import (
     HASH_PURPOSE,
+    LONGEST_TTL_SECONDS,
     AccessCode,
     CodeRejected,
     CodeState,
     IssuedCode,
     Redemption,
     RejectReason,
+    RotatedLink,
     new_code,
     new_code_id,
     normalise,
 )
+from shared.codes.slots import ActiveCodeSlots
 from shared.codes.store import CodeStore, StoredCode
 from shared.downloads import DownloadSigner
 from shared.keys import KeyRing
 from shared.resources import ResourceStore
 
+if TYPE_CHECKING:
+    from shared.abuse.guard import Attempt
+
 # Issuing gives up after this many collisions in a row (at 10% occupancy: 1e-20).
 MAX_ISSUE_ATTEMPTS = 20
 # The longest a code can live (the bound on ttlSeconds and CODE_TTL_SECONDS), plus slack
 # for clocks: a code issued longer ago than this is dead.
-MAX_CODE_LIFETIME = timedelta(hours=1, minutes=5)
+MAX_CODE_LIFETIME = timedelta(seconds=LONGEST_TTL_SECONDS, minutes=5)
 CLEANUP_ACTOR = "system:cleanup"
+# How long a claimed slot waits for its code to be stored before another issue may take it.
+ISSUING_GRACE = timedelta(seconds=30)
 
 
 class IssuerDirectory(Protocol):
@@ -56,25 +65,15 @@ class IssuerDirectory(Protocol):
 
 
 class CodeLimits(Protocol):
-    """Abuse limits around codes (shared/abuse.AbuseGuard). `client` is the guest's or
-    issuer's keyed client hash; the methods may raise errors.TooManyRequests."""
+    """Abuse limits around codes (shared.abuse.guard.AbuseGuard). `source` is the guest's
+    or issuer's source (shared/abuse/sources.py); the reservations may raise
+    errors.TooManyRequests."""
 
-    def reserve_issuance(self, user_id: str, client: str) -> None: ...
+    def reserve_issuance(self, user_id: str, source: str) -> None: ...
 
-    def reserve_redemption(self, client: str, resource_id: str) -> None: ...
+    def reserve_redemption(self, source: str, resource_id: str) -> Attempt: ...
 
-    def redemption_failed(self, client: str) -> None: ...
-
-
-class NoLimits:
-    def reserve_issuance(self, user_id: str, client: str) -> None:
-        return None
-
-    def reserve_redemption(self, client: str, resource_id: str) -> None:
-        return None
-
-    def redemption_failed(self, client: str) -> None:
-        return None
+    def redemption_failed(self) -> None: ...
 
 
 class CodeService:
@@ -90,8 +89,9 @@ class CodeService:
         pool: Executor,
         *,
         default_ttl: timedelta,
-        max_active_per_resource: int,
-        limiter: CodeLimits | None = None,
+        slots: ActiveCodeSlots,
+        limiter: CodeLimits,
+        actor_for_source: Callable[[str], str],
         generate: Callable[[], str] = new_code,
     ):
         self._store = store
@@ -103,32 +103,37 @@ class CodeService:
         self._clock = clock
         self._pool = pool
         self._default_ttl = default_ttl
-        self._max_active_per_resource = max_active_per_resource
-        self._limiter = limiter or NoLimits()
+        self._slots = slots
+        self._limiter = limiter
+        self._actor_for_source = actor_for_source  # how a source appears in the audit: a keyed hash
         self._generate = generate  # randomness comes in here: tests shrink the code space
 
     # --- issue ------------------------------------------------------------------------
 
     def issue(
-        self, issuer_id: str, resource_id: str, ttl: timedelta | None = None, *, client: str = "", request_id=None
+        self,
+        issuer_id: str,
+        resource_id: str,
+        ttl: timedelta | None = None,
+        *,
+        source: str = UNPARSABLE,
+        request_id: str | None = None,
     ) -> IssuedCode:
         """A new code for one of the issuer's resources; the value is returned only here.
-        At most `max_active_per_resource` codes of a resource are active at once (the
-        brute-force figures rely on it)."""
+        A resource has at most `max_active_per_resource` active codes, strictly (a slot
+        is claimed before the code is stored; the brute-force figures rely on it)."""
         resource_read = self._pool.submit(self._resources.owned, issuer_id, resource_id)
-        rows_read = self._pool.submit(
-            self._store.owner_rows, issuer_id, resource_id=resource_id, live_at=self._clock.now()
-        )
-        self._limiter.reserve_issuance(issuer_id, client)
+        self._limiter.reserve_issuance(issuer_id, source)
         resource = resource_read.result()
-        if self._active_count(rows_read.result()) >= self._max_active_per_resource:
-            raise errors.Conflict(
-                f"This resource already has {self._max_active_per_resource} active codes; revoke one or wait.",
-                code="too_many_active_codes",
-            )
         now = self._clock.now()
         code_id = new_code_id()
         expires_at = now + (ttl or self._default_ttl)
+        holder = {"codeId": code_id, "issuerId": issuer_id, "expiresAt": expires_at, "claimedAt": now}
+        if not self._slots.claim(resource.resource_id, holder, now=now, still_active=self._slot_still_active):
+            raise errors.Conflict(
+                f"This resource already has {self._slots.per_resource} active codes; revoke one or wait.",
+                code="too_many_active_codes",
+            )
         for attempt in range(1, MAX_ISSUE_ATTEMPTS + 1):
             value = self._generate()
             hashed = self._keys.hash(HASH_PURPOSE, value)
@@ -143,6 +148,7 @@ class CodeService:
                 state=CodeState.ACTIVE,
                 resource_name=resource.name,
                 content_type=resource.content_type,
+                blob_name=resource.blob_name,
             )
             etag = self._claim(code)
             if etag is not None and self._unique_across_keys(code, value):
@@ -176,14 +182,14 @@ class CodeService:
                 return IssuedCode(value, code_id, resource.resource_id, expires_at, attempts=attempt)
         raise errors.StorageUnavailable("Could not find a free code; try again.")
 
-    def _active_count(self, rows: list[AccessCode]) -> int:
-        """Active codes among a resource's owner rows. Owner rows do not learn of
-        redemptions, so rows that look active are read, but only when they reach the cap."""
-        now = self._clock.now()
-        looking_active = [row for row in rows if row.state_at(now) is CodeState.ACTIVE]
-        if len(looking_active) < self._max_active_per_resource:
-            return len(looking_active)
-        return sum(1 for code in self._settled(looking_active) if code.state_at(now) is CodeState.ACTIVE)
+    def _slot_still_active(self, slot: dict) -> bool:
+        """Whether the code holding a resource's slot is still active. A code not stored
+        yet is being issued, and holds its slot; one whose issuing failed holds it only for
+        ISSUING_GRACE."""
+        row = self._store.owner_row(slot["issuerId"], slot["codeId"])
+        if row is None:
+            return self._clock.now() - slot["claimedAt"] < ISSUING_GRACE
+        return self._settled([row])[0].state_at(self._clock.now()) is CodeState.ACTIVE
 
     def _claim(self, code: AccessCode) -> str | None:
         """Insert the row; on a collision take over the row only if its code is dead.
@@ -218,20 +224,27 @@ class CodeService:
 
     # --- redeem -----------------------------------------------------------------------
 
-    def redeem(self, resource_id: str, typed_code: str, *, client: str, request_id: str | None = None) -> Redemption:
-        """Redeem a code for a resource, at most once. `client` is how the guest appears
-        in the audit (and to the limits): a keyed hash of the address."""
+    def redeem(self, resource_id: str, typed_code: str, *, source: str, request_id: str | None = None) -> Redemption:
+        """Redeem a code for a resource, at most once. `source` is the guest's source (the
+        limits count it; the audit shows a keyed hash of it)."""
         value = normalise(typed_code)
-        # one round trip for the independent reads: the code row (per key) and the limit
-        # counters (the attempt counts before any answer)
+        # the code row (per key) is read side by side with the limits, which take their
+        # slots before any answer
         candidates = self._keys.candidates(HASH_PURPOSE, value) if value else []
         code_reads = [self._pool.submit(self._code_with_issuer_status, candidate) for candidate in candidates]
-        self._limiter.reserve_redemption(client, resource_id)
+        attempt = self._limiter.reserve_redemption(source, resource_id)
         try:
-            return self._redeem(resource_id, code_reads, client=client, request_id=request_id)
+            redemption = self._redeem(
+                resource_id, code_reads, client=self._actor_for_source(source), request_id=request_id
+            )
         except CodeRejected:
-            self._limiter.redemption_failed(client)
+            self._limiter.redemption_failed()
             raise
+        except Exception:
+            attempt.release()  # storage failed: the guest did not guess wrong
+            raise
+        attempt.release()  # a redeemed code counts against no failure budget
+        return redemption
 
     def _code_with_issuer_status(self, candidate) -> tuple[StoredCode | None, bool]:
         stored = self._store.exists(candidate)
@@ -274,7 +287,7 @@ class CodeService:
         if redeemed is None:
             raise reject(self._lost_race_reason(code), code)
         download_url, download_expires_at = self._signer.url(
-            self._resources.container_name, code.resource_id, code.resource_name, code.content_type
+            self._resources.container_name, code.blob, code.resource_name, code.content_type
         )
         try:
             self._audit.record(
@@ -367,6 +380,48 @@ class CodeService:
         if not code_id or not issued or issued[-1].actor is None:
             raise errors.NotFound("No code with this id was issued in the last hour.", code="code_not_found")
         return self.revoke(issued[-1].actor, code_id, request_id=request_id, actor=actor)
+
+    # --- rotate a leaked guest link -----------------------------------------------------
+
+    def rotate_link(self, owner_id: str, resource_id: str, *, request_id: str | None = None) -> RotatedLink:
+        """Move the owner's resource to a new id: the old guest link redeems nothing any
+        more, the file stays. Others' and unknown ids are NotFound."""
+        # Redemption reads only the code row, so the old id dies with its codes, not its row.
+        # Revoke first, so a crash at any later step leaves no code of the old id live; the
+        # move then stops new codes for it; a second pass revokes codes whose issuing read
+        # the old row before it moved. Revoking lists only the caller's own codes.
+        revoked = self._revoke_codes_of(owner_id, resource_id, request_id=request_id)
+        moved = self._resources.rotate_id(owner_id, resource_id)
+        revoked += self._revoke_codes_of(owner_id, resource_id, request_id=request_id)
+        self._audit.record(
+            "link_rotate",
+            "ok",
+            actor=owner_id,
+            resource_id=resource_id,
+            request_id=request_id,
+            details={"newResourceId": moved.resource_id, "revokedCodes": revoked},
+        )
+        return RotatedLink(moved.resource_id, resource_id, revoked)
+
+    def _revoke_codes_of(self, owner_id: str, resource_id: str, *, request_id: str | None) -> int:
+        """Revoke the owner's live codes of a resource (one `revoke` event each; a resource
+        has only a few); how many were revoked."""
+        now = self._clock.now()
+        rows = self._store.owner_rows(owner_id, resource_id=resource_id, live_at=now)
+        revoked = 0
+        for row in rows:
+            if row.state_at(now) is not CodeState.ACTIVE:
+                continue
+            try:
+                self.revoke(owner_id, row.code_id, request_id=request_id)
+                revoked += 1
+            except errors.NotFound:
+                pass  # cleaned up meanwhile
+            except errors.Conflict as refusal:
+                if refusal.code != "code_not_active":
+                    raise
+                # redeemed or expired meanwhile
+        return revoked
 
     # --- cleanup ------------------------------------------------------------------------
 

@@ -37,7 +37,7 @@ def main() -> None:
         resource, _ = share_file(svc, owner, "Quarterly report.pdf", b"%PDF-1.7\n" * 30_000, "application/pdf")
         for name in ("slides.pptx", "notes.txt"):  # a little activity for the console
             other, code = share_file(svc, owner, name, b"hello")
-            svc.codes.redeem(other.resource_id, code, client="ip:screenshots")
+            svc.codes.redeem(other.resource_id, code, source="ip:screenshots")
         with start_devhost(values, Path(tmp) / "host.log") as host, sync_playwright() as playwright:
             browser = launch_chromium(playwright)
             page = browser.new_page(base_url=host.url, viewport={"width": 960, "height": 640})

@@ -244,7 +244,7 @@ def test_issued_codes_are_cleaned_up_reading_only_the_rows_that_changed_since_is
     unused, redeemed, revoked, taken = (
         svc.codes.issue(owner, resource.resource_id, timedelta(seconds=60)) for _ in range(4)
     )
-    svc.codes.redeem(resource.resource_id, redeemed.code, client="ip:guest")
+    svc.codes.redeem(resource.resource_id, redeemed.code, source="ip:guest")
     svc.codes.revoke(owner, revoked.code_id)
     clock.advance(minutes=2)
     # the same code again, still live at cleanup: it takes over the row of `taken`, which expired unused

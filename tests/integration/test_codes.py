@@ -35,7 +35,7 @@ def reasons_for(svc, code_id: str) -> list[str | None]:
 
 def rejection(svc, resource_id: str, code: str) -> RejectReason:
     with pytest.raises(CodeRejected) as caught:
-        svc.codes.redeem(resource_id, code, client=GUEST)
+        svc.codes.redeem(resource_id, code, source=GUEST)
     assert caught.value.code == "invalid_code" and caught.value.message == CodeRejected.message
     return caught.value.reason
 
@@ -45,7 +45,7 @@ def test_an_issued_code_redeems_once_and_gives_a_link_to_the_same_bytes(settings
     owner = add_user(svc)
     resource = add_resource(svc, owner, data=b"the file's bytes", name="report.txt")
     issued = svc.codes.issue(owner, resource.resource_id)
-    redemption = svc.codes.redeem(resource.resource_id, issued.display, client=GUEST)
+    redemption = svc.codes.redeem(resource.resource_id, issued.display, source=GUEST)
     download = httpx.get(redemption.download_url)
     assert download.status_code == 200 and download.content == b"the file's bytes"
     assert download.headers["content-type"] == "text/plain"
@@ -55,7 +55,7 @@ def test_an_issued_code_redeems_once_and_gives_a_link_to_the_same_bytes(settings
 
 def test_a_second_redeem_fails_with_the_generic_answer_and_the_audit_says_used(svc, resource):
     issued = svc.codes.issue(resource.owner_id, resource.resource_id)
-    svc.codes.redeem(resource.resource_id, issued.code, client=GUEST)
+    svc.codes.redeem(resource.resource_id, issued.code, source=GUEST)
     assert rejection(svc, resource.resource_id, issued.code) is RejectReason.USED
     assert reasons_for(svc, issued.code_id) == [None, "used"]
 
@@ -70,7 +70,7 @@ def test_a_revoked_code_fails(svc, resource):
 def test_an_expired_code_fails(svc, clock, resource):
     issued = svc.codes.issue(resource.owner_id, resource.resource_id, timedelta(seconds=60))
     clock.advance(seconds=59)
-    svc.codes.redeem(resource.resource_id, issued.code, client=GUEST)  # still good a second before
+    svc.codes.redeem(resource.resource_id, issued.code, source=GUEST)  # still good a second before
     second = svc.codes.issue(resource.owner_id, resource.resource_id, timedelta(seconds=60))
     clock.advance(seconds=60)
     assert rejection(svc, resource.resource_id, second.code) is RejectReason.EXPIRED
@@ -80,7 +80,7 @@ def test_the_right_code_with_another_resources_id_fails_and_stays_usable(svc, re
     other = add_resource(svc, resource.owner_id, name="other.txt")
     issued = svc.codes.issue(resource.owner_id, resource.resource_id)
     assert rejection(svc, other.resource_id, issued.code) is RejectReason.WRONG_RESOURCE
-    svc.codes.redeem(resource.resource_id, issued.code, client=GUEST)
+    svc.codes.redeem(resource.resource_id, issued.code, source=GUEST)
 
 
 def test_an_unknown_or_malformed_code_gets_the_same_answer(svc, resource):
@@ -115,7 +115,7 @@ def test_the_listing_shows_each_codes_state_and_never_its_value(svc, clock, reso
     revoked = svc.codes.issue(owner, resource.resource_id)
     expiring = svc.codes.issue(owner, resource.resource_id, timedelta(seconds=60))
     active = svc.codes.issue(owner, resource.resource_id, timedelta(seconds=3600))
-    svc.codes.redeem(resource.resource_id, redeemed.code, client=GUEST)
+    svc.codes.redeem(resource.resource_id, redeemed.code, source=GUEST)
     svc.codes.revoke(owner, revoked.code_id)
     clock.advance(seconds=61)
     states = {view["codeId"]: view["state"] for view in svc.codes.list(owner)}
@@ -135,7 +135,7 @@ def test_revoking_twice_is_harmless_and_a_redeemed_or_foreign_code_cannot_be_rev
     svc.codes.revoke(owner, issued.code_id)
     assert svc.codes.revoke(owner, issued.code_id)["state"] == "revoked"
     used = svc.codes.issue(owner, resource.resource_id)
-    svc.codes.redeem(resource.resource_id, used.code, client=GUEST)
+    svc.codes.redeem(resource.resource_id, used.code, source=GUEST)
     with pytest.raises(errors.Conflict):
         svc.codes.revoke(owner, used.code_id)
     live = svc.codes.issue(owner, resource.resource_id)
@@ -152,13 +152,14 @@ def test_fifty_concurrent_redeems_of_one_code_give_exactly_one_success_over_200_
         codes = list(pool.map(lambda r: svc.codes.issue(owner, r.resource_id, timedelta(hours=1)), resources))
     winners_per_code = []
     with ThreadPoolExecutor(max_workers=racers) as pool:
-        for issued in codes:
+        for round_, issued in enumerate(codes):
             start = threading.Barrier(racers)
 
-            def race(n: int, code=issued.code, resource_id=issued.resource_id, start=start) -> bool:
+            def race(n: int, code=issued.code, resource_id=issued.resource_id, start=start, round_=round_) -> bool:
                 start.wait()
                 try:
-                    svc.codes.redeem(resource_id, code, client=f"ip:racer-{n}")
+                    # fifty guests of their own each time, as a shared code draws them
+                    svc.codes.redeem(resource_id, code, source=f"ip:racer-{round_}-{n}")
                     return True
                 except CodeRejected as rejected:
                     assert rejected.reason is RejectReason.USED
@@ -181,13 +182,13 @@ def test_codes_stay_unique_among_active_codes_when_the_code_space_is_nearly_full
     first = [svc.codes.issue(owner, resource.resource_id, timedelta(hours=1)) for _ in range(600)]
     assert len({issued.code for issued in first}) == 600
     for issued in first[:300]:
-        svc.codes.redeem(resource.resource_id, issued.code, client=GUEST)
+        svc.codes.redeem(resource.resource_id, issued.code, source=GUEST)
     more = [svc.codes.issue(owner, resource.resource_id, timedelta(hours=1)) for _ in range(300)]
     active = [issued.code for issued in first[300:] + more]
     assert len(set(active)) == len(active) == 600
     assert sum(issued.attempts - 1 for issued in first + more) > 100  # collisions did happen
     for issued in more[:20]:  # and every new code works
-        svc.codes.redeem(resource.resource_id, issued.code, client=GUEST)
+        svc.codes.redeem(resource.resource_id, issued.code, source=GUEST)
 
 
 def test_a_redemption_whose_audit_line_cannot_be_written_is_undone_and_can_be_retried(svc):
@@ -200,7 +201,7 @@ def test_a_redemption_whose_audit_line_cannot_be_written_is_undone_and_can_be_re
     svc.__dict__["audit"] = AuditLog(svc.storage.container("no-such-container"), svc.clock, "pytest")
     svc.__dict__.pop("codes", None)
     with pytest.raises(Exception):  # noqa: B017 - the storage error itself surfaces as a 503
-        svc.codes.redeem(resource.resource_id, issued.code, client="ip:guest")
+        svc.codes.redeem(resource.resource_id, issued.code, source="ip:guest")
     svc.__dict__["audit"] = working_audit
     svc.__dict__.pop("codes", None)
-    assert svc.codes.redeem(resource.resource_id, issued.code, client="ip:guest").resource_id == resource.resource_id
+    assert svc.codes.redeem(resource.resource_id, issued.code, source="ip:guest").resource_id == resource.resource_id

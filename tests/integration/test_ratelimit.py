@@ -1,8 +1,10 @@
+import base64
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from pydantic import SecretStr
 
 from shared import errors
 from shared.abuse.ratelimit import Limit, RateLimiter
@@ -20,33 +22,73 @@ def unique_key() -> str:
     return f"203.0.113.{secrets.randbelow(250)}-{secrets.token_hex(4)}"
 
 
-def test_the_call_after_the_limit_is_refused_until_the_window_ends(limiter, clock):
+def test_the_hold_after_the_limit_is_refused_until_the_window_ends(limiter, clock):
     limit = Limit("test-login-ip", limit=3, window=timedelta(minutes=5))
     key = unique_key()
     for _ in range(3):
-        limiter.consume(limit, key)
+        limiter.hold(limit, key)
     with pytest.raises(errors.TooManyRequests) as refused:
-        limiter.consume(limit, key)
+        limiter.hold(limit, key)
     assert 1 <= refused.value.retry_after_seconds <= 300
     clock.advance(seconds=refused.value.retry_after_seconds)
-    limiter.consume(limit, key)  # a new window
+    limiter.hold(limit, key)  # a new window
 
 
-def test_concurrent_hits_from_many_instances_are_all_counted(limiter):
+def test_a_released_slot_is_free_again(limiter):
+    limit = Limit("test-release", limit=2, window=timedelta(minutes=5))
+    key = unique_key()
+    limiter.hold(limit, key)
+    limiter.release(limiter.hold(limit, key))
+    limiter.hold(limit, key)
+    assert limiter.tally(limit, key)[0] == 2
+
+
+def test_racing_holds_never_pass_the_limit(svc):
+    instances = [RateLimiter(svc.storage.table("ratelimits"), svc.keys, svc.clock) for _ in range(4)]
+    limit = Limit("test-hold-race", limit=7, window=timedelta(minutes=5))
+    key = unique_key()
+
+    def hold(n: int) -> bool:
+        try:
+            instances[n % len(instances)].hold(limit, key)
+            return True
+        except errors.TooManyRequests:
+            return False
+
+    with ThreadPoolExecutor(16) as pool:
+        assert sum(pool.map(hold, range(60))) <= 7
+    assert instances[0].tally(limit, key)[0] <= 7
+
+
+def test_events_noted_by_many_instances_at_once_are_all_counted(limiter):
     limit = Limit("test-concurrent", limit=1000, window=timedelta(minutes=5))
     key = unique_key()
     with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda _: limiter.hit(limit, key), range(64)))
-    assert limiter.count(limit, key)[0] == 64
+        list(pool.map(lambda _: limiter.note(limit, key), range(64)))
+    assert limiter.tally(limit, key)[0] == 64
 
 
-def test_a_sharded_counter_sums_its_shards(limiter):
-    limit = Limit("test-global", limit=1000, window=timedelta(minutes=5), shards=8)
-    key = "global"
-    before = limiter.count(limit, key)[0]
-    for _ in range(40):
-        limiter.hit(limit, key)
-    assert limiter.count(limit, key)[0] == before + 40
+def test_counts_survive_a_key_rotation(svc, make_services):
+    """A new active key in the ring resets no counter: rows under the old key still count."""
+    limit = Limit("test-rotation", limit=3, window=timedelta(minutes=5))
+    key = unique_key()
+    before = RateLimiter(svc.storage.table("ratelimits"), svc.keys, svc.clock)
+    before.hold(limit, key)
+    before.reserve(Limit("test-rotation-reserve", limit=2, window=timedelta(minutes=5)), key)
+    old_keys = svc.settings.hmac_keys.get_secret_value()
+    rotated = make_services(
+        hmac_keys=SecretStr(f"{old_keys},t9:{base64.b64encode(secrets.token_bytes(32)).decode()}"),
+        hmac_active_key_id="t9",
+    )
+    after = RateLimiter(rotated.storage.table("ratelimits"), rotated.keys, rotated.clock)
+    assert after.tally(limit, key)[0] == 1
+    after.hold(limit, key)
+    after.hold(limit, key)
+    with pytest.raises(errors.TooManyRequests):
+        after.hold(limit, key)
+    assert after.reserve(Limit("test-rotation-reserve", limit=2, window=timedelta(minutes=5)), key) == 2
+    with pytest.raises(errors.TooManyRequests):
+        after.reserve(Limit("test-rotation-reserve", limit=2, window=timedelta(minutes=5)), key)
 
 
 def test_strict_reservations_from_racing_instances_never_pass_the_limit(svc):
@@ -80,21 +122,21 @@ def test_a_new_instance_continues_the_count_of_the_others(svc):
 def test_sweeping_an_ended_bucket_deletes_its_counters_and_no_live_one(limiter, svc, clock):
     ended = Limit("test-sweep-old", limit=5, window=timedelta(minutes=5))
     key = unique_key()
-    limiter.hit(ended, key)
+    limiter.hold(ended, key)
     _, ends = ended.window_of(clock.now())
     clock.advance(minutes=10)
     live = Limit("test-sweep-live", limit=5, window=timedelta(minutes=5))
-    limiter.hit(live, key)
+    limiter.hold(live, key)
     assert limiter.sweep(bucket_of(ends)) >= 1
-    assert limiter.count(live, key)[0] == 1
+    assert limiter.tally(live, key)[0] == 1
     clock.advance(minutes=-10)
-    assert limiter.count(ended, key)[0] == 0
+    assert limiter.tally(ended, key)[0] == 0
 
 
 def test_counters_store_no_raw_key(limiter, svc, clock):
     limit = Limit("test-raw", limit=5, window=timedelta(minutes=5))
     key = unique_key()
-    limiter.hit(limit, key)
+    limiter.hold(limit, key)
     rows = list(svc.storage.table("ratelimits").query_entities("RowKey ge 'test-raw:' and RowKey lt 'test-raw;'"))
     assert rows and not any(key in row["RowKey"] or key in row["PartitionKey"] for row in rows)
 
@@ -107,9 +149,9 @@ def test_the_cleanup_job_sweeps_rate_limit_counters_of_ended_buckets(make_servic
     limit = Limit("test-cleanup-sweep", limit=5, window=timedelta(minutes=5))
     limiter = RateLimiter(svc.storage.table("ratelimits"), svc.keys, svc.clock)
     key = unique_key()
-    limiter.hit(limit, key)
+    limiter.hold(limit, key)
     clock.advance(minutes=15)
     run = svc.cleanup.run()
     assert run.counts.get("ratelimit", 0) >= 1
     clock.advance(minutes=-15)
-    assert limiter.count(limit, key)[0] == 0
+    assert limiter.tally(limit, key)[0] == 0
