@@ -275,8 +275,12 @@ def to_response(result: object) -> Response:
         result = func.HttpResponse(result)
     if not isinstance(result, func.HttpResponse):
         raise TypeError(f"an HTTP function returned {type(result).__name__}, not func.HttpResponse")
-    headers = {name.lower(): value for name, value in result.headers.items()}
+    # Each Set-Cookie stays a header of its own (the worker turns each into a cookie).
+    headers = {name.lower(): value for name, value in result.headers.items() if name.lower() != "set-cookie"}
     if "content-type" not in headers:
         mimetype = result.mimetype
         headers["content-type"] = f"{mimetype}; charset={result.charset}" if mimetype.startswith("text/") else mimetype
-    return Response(result.get_body(), result.status_code, headers=headers)
+    response = Response(result.get_body(), result.status_code, headers=headers)
+    for cookie in result.headers.get_all("Set-Cookie"):
+        response.headers.append("set-cookie", cookie)
+    return response

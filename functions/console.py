@@ -27,6 +27,7 @@ import azure.functions as func
 from functions.html import render
 from functions.http import RequestContext, usable_in_key, validate
 from functions.web import (
+    DEVICE_COOKIE,
     SESSION_COOKIE,
     console_base,
     console_return_url,
@@ -53,7 +54,7 @@ AREA = "console"  # browsers see CONSOLE_BASE_PATH (/admin): see the module docs
 AUDIT_PAGE_SIZE = 50
 AUDIT_TYPES = (
     "issue", "redeem", "revoke", "expire", "login", "logout", "register", "activate", "activation_resend",
-    "password_change", "lock", "unlock", "role_change", "admin_bootstrap",
+    "password_change", "lock", "unlock", "role_change", "admin_bootstrap", "link_rotate", "unlock_request",
 )  # fmt: skip
 CHART_HOURS = 24
 REFUSED = (
@@ -161,7 +162,11 @@ def console_login(ctx: RequestContext) -> func.HttpResponse:
         )
     try:
         login = services().accounts.login(
-            email, form.get("password", "")[:1024], client_ip=ctx.client_ip, request_id=ctx.request_id
+            email,
+            form.get("password", "")[:1024],
+            client_ip=ctx.client_ip,
+            device_token=read_cookie(req, DEVICE_COOKIE),
+            request_id=ctx.request_id,
         )
     except errors.TooManyRequests as error:
         message = f"Too many attempts. Try again in {minutes_text(error.retry_after_seconds)}."
@@ -170,7 +175,11 @@ def console_login(ctx: RequestContext) -> func.HttpResponse:
     except (errors.Unauthenticated, errors.Forbidden, errors.InvalidInput) as error:
         status = 403 if isinstance(error, errors.Forbidden) else 401
         return _login_form(ctx, return_url, email=email, status=status, error=error.message)
-    return redirect(return_url, headers={"Set-Cookie": cookie(SESSION_COOKIE, login.token, path=console_base())})
+    response = redirect(return_url, headers={"Set-Cookie": cookie(SESSION_COOKIE, login.token, path=console_base())})
+    # the known-device cookie: strangers' failed sign-ins never hold this browser back
+    device_age = services().settings.device_token_days * 24 * 3600
+    response.headers.add_header("Set-Cookie", cookie(DEVICE_COOKIE, login.device_token, max_age=device_age))
+    return response
 
 
 def _login_form(ctx, return_url: str, *, email: str = "", status: int = 200, error=None, headers=None):
@@ -349,7 +358,8 @@ def console_users(ctx: RequestContext, form) -> func.HttpResponse:
         # an address is looked up by its hash; anything else is a user id, so a key
         user = accounts.find_user(query) if query and ("@" in query or usable_in_key(query)) else None
         error = "No account matches." if query and user is None else None
-        return console_render(ctx, "console/users.html", 404 if error else 200, query=query, user=user, error=error)
+        return console_render(ctx, "console/users.html", 404 if error else 200, query=query, user=user, error=error,
+                              resources=user_resources(user))  # fmt: skip
     user_id, action = form.get("userId", "")[:64], form.get("action", "")
     actions = {
         "lock": lambda: accounts.lock(user_id, actor=ctx.session.user_id, request_id=ctx.request_id),
@@ -367,7 +377,7 @@ def console_users(ctx: RequestContext, form) -> func.HttpResponse:
         return console_render(ctx, "console/users.html", 409 if isinstance(problem, errors.Conflict) else 400,
                               query=user_id, user=accounts.find_user(user_id), error=problem.message)  # fmt: skip
     done = {"lock": "locked; its sessions ended", "unlock": "unlocked", "role": f"now {user.role}; its sessions ended"}
-    return console_render(ctx, "console/users.html", query=user.email, user=user,
+    return console_render(ctx, "console/users.html", query=user.email, user=user, resources=user_resources(user),
                           notice=f"{user.email} is {done[action]}.")  # fmt: skip
 
 
@@ -375,3 +385,15 @@ def _role(value: str | None) -> str:
     if value not in ("user", "admin"):
         raise errors.InvalidInput("The role must be user or admin.")
     return value
+
+
+# --- a user's resources: guessing on their guest links ---------------------------------------
+
+
+def user_resources(user) -> list[dict]:
+    """The user's resources, each with the guessing its guest link is under (the same
+    figures as GET /api/resources)."""
+    if user is None:
+        return []
+    svc = services()
+    return svc.resources.list_with_pressure(user.user_id, svc.abuse, svc.pool)

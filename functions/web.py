@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 # Cookie names without their prefix (see `cookie_name`)
 SESSION_COOKIE = "console_session"  # the console's session token
+DEVICE_COOKIE = "device"  # a known device's token (shared/accounts/devices.py), for every sign-in page
 FORM_COOKIE = "form_nonce"  # the nonce behind anonymous forms' CSRF tokens
 HOST_PREFIX = "__Host-"
 CONSOLE_ROUTE = "/console"  # where the app serves the console; browsers see CONSOLE_BASE_PATH
