@@ -62,7 +62,7 @@ class Limit:
 @dataclass(frozen=True)
 class CounterKey:
     partition: str
-    row: str  # without the slot suffix of a sharded counter
+    row: str  # the prefix of the window's rows
     ends: datetime
 
 

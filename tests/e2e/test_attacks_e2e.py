@@ -19,6 +19,7 @@ import pytest
 
 from shared.services import Services
 
+from .test_abuse_e2e import active_user
 from .test_accounts_e2e import PASSWORD, basic, bearer, wait_for_mail
 
 pytestmark = pytest.mark.e2e
@@ -64,14 +65,6 @@ def via(address: str, headers: dict[str, str] | None = None) -> dict[str, str]:
     return {"x-forwarded-for": address, **(headers or {})}
 
 
-def an_owner(accounts: Services) -> str:
-    address = f"owner.{secrets.token_hex(6)}@example.com"
-    accounts.accounts.register(address, PASSWORD)
-    user = accounts.accounts.find_user(address)
-    accounts.users.update(user, status="active", activated_at=accounts.clock.now())
-    return address
-
-
 def sign_in(host, email: str, password: str, source: str, *, device: str | None = None, **body) -> httpx.Response:
     headers = via(source, {"x-device-token": device} if device else None)
     return host.client.post("/api/sessions", json={"email": email, "password": password, **body}, headers=headers)
@@ -93,7 +86,7 @@ def statuses(responses: list[httpx.Response]) -> dict[int, int]:
 
 
 def test_a_thousand_addresses_cannot_keep_the_owner_out(edge, accounts):
-    owner = an_owner(accounts)
+    owner = active_user(accounts)
     device = sign_in(edge, owner, PASSWORD, ipv4()).json()["data"]["deviceToken"]
 
     def attack(source: str) -> httpx.Response:
@@ -136,7 +129,7 @@ def test_a_thousand_addresses_cannot_keep_the_owner_out(edge, accounts):
 
 
 def test_an_unlock_request_answers_alike_for_unknown_addresses(edge, accounts):
-    known, unknown = an_owner(accounts), f"nobody.{secrets.token_hex(6)}@example.com"
+    known, unknown = active_user(accounts), f"nobody.{secrets.token_hex(6)}@example.com"
     answers = [
         edge.client.post("/api/sessions/unlock", json={"email": e}, headers=via(ipv4())) for e in (known, unknown)
     ]
@@ -145,7 +138,7 @@ def test_an_unlock_request_answers_alike_for_unknown_addresses(edge, accounts):
 
 
 def test_rotating_through_an_ipv6_64_meets_the_limit_of_one_address(edge, accounts):
-    owner, subnet = an_owner(accounts), ipv6_subnet()
+    owner, subnet = active_user(accounts), ipv6_subnet()
     forms = [f"{subnet}::{n:x}" for n in range(1, 5)] + [f"[{subnet}::{n:x}]:{50000 + n}" for n in range(5, 9)]
     answers = [sign_in(edge, owner, f"guess-{n}", form).status_code for n, form in enumerate(forms)]
     print(f"\n8 addresses of one /64: {answers}")
@@ -154,7 +147,7 @@ def test_rotating_through_an_ipv6_64_meets_the_limit_of_one_address(edge, accoun
 
 
 def test_sixty_parallel_wrong_passwords_get_at_most_five_checks(edge, accounts):
-    owner, source = an_owner(accounts), ipv4()
+    owner, source = active_user(accounts), ipv4()
     answers = statuses(in_parallel(lambda n: sign_in(edge, owner, f"guess-{n}", source), range(60)))
     print(f"\n60 parallel wrong passwords from one address: {answers}")
     assert answers.get(401, 0) <= 5
@@ -199,7 +192,7 @@ def test_sixty_parallel_activation_calls_from_one_address_pass_at_most_the_limit
 
 def a_file(host, accounts) -> tuple[dict[str, str], str]:
     """A signed-in owner's bearer headers and a resource id of theirs."""
-    owner = an_owner(accounts)
+    owner = active_user(accounts)
     token = sign_in(host, owner, PASSWORD, ipv4()).json()["data"]["token"]
     auth = bearer(token)
     uploaded = host.client.put(
@@ -286,7 +279,7 @@ def console_sign_in(browser: httpx.Client, email: str, password: str, source: st
 
 
 def test_the_console_keeps_a_device_cookie_that_signs_in_while_new_devices_are_paused(edge, accounts):
-    owner = an_owner(accounts)
+    owner = active_user(accounts)
     with httpx.Client(base_url=edge.url) as known, httpx.Client(base_url=edge.url) as new:
         first = console_sign_in(known, owner, PASSWORD, ipv4())
         assert first.status_code == 303

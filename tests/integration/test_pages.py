@@ -40,7 +40,8 @@ def hidden(html: str, name: str) -> str:
 
 
 def cookie_value(response: func.HttpResponse, name: str) -> str:
-    return re.match(rf"{name}=([^;]*)", response.headers["set-cookie"]).group(1)
+    # a Secure cookie goes by its __Host- name (functions/web.py)
+    return re.match(rf"(?:__Host-)?{name}=([^;]*)", response.headers["set-cookie"]).group(1)
 
 
 @pytest.fixture
@@ -85,6 +86,7 @@ def test_the_form_cookie_is_httponly_strict_and_secure_unless_turned_off(svc, ow
     assert "Secure" not in page.headers["set-cookie"]  # COOKIE_SECURE=false in tests
     monkeypatch.setattr(svc.settings, "cookie_secure", True)
     _, _, page = open_guest_page(resource.resource_id)
+    assert page.headers["set-cookie"].startswith("__Host-form_nonce=")
     assert page.headers["set-cookie"].endswith("; Secure")
 
 
