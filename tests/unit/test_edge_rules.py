@@ -159,4 +159,5 @@ def test_in_azure_neither_local_nor_the_dev_mailbox_is_accepted_whatever_the_set
 
 def test_in_azure_a_deployed_environment_is_accepted(monkeypatch):
     monkeypatch.setenv("WEBSITE_SITE_NAME", "codes-prod-app")
+    monkeypatch.delenv("DEV_MAILBOX_ENABLED", raising=False)  # the suite's own local settings
     assert minimal_settings(app_environment="test", mail_provider="acs").app_environment == "test"
