@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import secrets
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 from pydantic import SecretStr
@@ -102,6 +103,23 @@ def test_an_unlock_code_signs_the_owner_in_from_a_new_device_while_paused(make_s
     )
     # and the device it trusted is known from now on
     assert svc.accounts.login(owner, PASSWORD, client_ip=a_source(), device_token=login.device_token).token
+
+
+def test_unlock_mails_stop_at_the_accounts_budget_and_requests_at_the_sources(make_services):
+    svc = make_services(limit_unlock_mails_per_account="2/1h", limit_unlock_per_ip="3/1h")
+    owner, source = an_owner(svc), a_source()
+    user_id = svc.accounts.find_user(owner).user_id
+    for _ in range(3):
+        svc.accounts.request_unlock(owner, client_ip=source)  # the same answer every time
+    with pytest.raises(errors.TooManyRequests):
+        svc.accounts.request_unlock(owner, client_ip=source)
+    now = svc.clock.now()
+    sent = [
+        event.outcome
+        for event in svc.audit.read(now - timedelta(minutes=1), now + timedelta(minutes=1), types={"unlock_request"})
+        if event.user_id == user_id
+    ]
+    assert sent == ["ok", "ok", "fail"]  # the third request mailed nothing
 
 
 def test_a_wrong_unlock_code_checks_no_password(make_services):
