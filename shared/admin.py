@@ -4,7 +4,7 @@ cleanup job's runs. Query models refuse unknown parameters, like every request m
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -22,6 +22,8 @@ DEFAULT_AUDIT_RANGE = timedelta(hours=1)
 CODE_ACTIVITY = {"issue": "issued", "redeem": "redeemed", "expire": "expired"}
 # the start of an ISO 8601 date-time; pydantic alone would also read "0.5" as Unix time
 ISO_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]")
+EARLIEST_AUDIT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_AUDIT_TIME = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class AuditQuery(BaseModel):
@@ -51,6 +53,9 @@ class AuditQuery(BaseModel):
         for moment in (self.start, self.end):
             if moment is not None and moment.tzinfo is None:
                 raise ValueError("times need a zone, e.g. 2026-11-21T12:00:00Z")
+            # the audit began long after 2000; the bounds keep date arithmetic in range
+            if moment is not None and not EARLIEST_AUDIT_TIME <= moment <= LATEST_AUDIT_TIME:
+                raise ValueError("times are between 2000 and 9000")
         return self
 
 

@@ -161,16 +161,15 @@ class AbuseGuard:
     def unlock_mail_allowed(self, account: str) -> bool:
         """Whether another unlock code may be mailed for this account now (the answer to
         the caller is the same either way)."""
-        try:
-            self._limiter.reserve(self.limits.unlock_account, f"account:{account}")
-        except errors.TooManyRequests:
-            return False
-        return True
+        return self._reserved(self.limits.unlock_account, f"account:{account}")
 
     def pause_notice_due(self, account: str) -> bool:
         """At most one "someone is guessing your password" mail per account a day."""
+        return self._reserved(self.limits.pause_notice, f"account:{account}")
+
+    def _reserved(self, limit: Limit, key: str) -> bool:
         try:
-            self._limiter.reserve(self.limits.pause_notice, f"account:{account}")
+            self._limiter.reserve(limit, key)
         except errors.TooManyRequests:
             return False
         return True

@@ -61,3 +61,10 @@ def test_the_jobs_read_out_lists_cleanup_runs_newest_first(admin_token):
     runs = body["data"]["runs"]
     assert len(runs) == 2 and runs[0]["startedAt"] >= runs[1]["startedAt"]
     assert newer.run_id in {run["runId"] for run in runs}
+
+
+@pytest.mark.parametrize("bound", ["to", "from"])
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"])
+def test_an_audit_time_at_the_ends_of_the_calendar_is_a_400_not_a_server_error(admin_token, bound, moment):
+    status, body = call(admin_audit, admin_token, {bound: moment})
+    assert status == 400 and body["error"] == "invalid_input"
