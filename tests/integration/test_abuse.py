@@ -122,6 +122,33 @@ def test_unlock_mails_stop_at_the_accounts_budget_and_requests_at_the_sources(ma
     assert sent == ["ok", "ok", "fail"]  # the third request mailed nothing
 
 
+def test_an_unlock_code_dies_after_five_wrong_tries_and_after_ten_minutes(make_services, clock):
+    svc = make_services()
+    account = f"someone.{secrets.token_hex(4)}@example.com"
+    code = svc.unlock_codes.issue(account)
+    wrong = "000000" if code != "000000" else "111111"
+    assert [svc.unlock_codes.redeem(account, wrong) for _ in range(5)] == [False] * 5
+    assert svc.unlock_codes.redeem(account, code) is False  # burned
+    code = svc.unlock_codes.issue(account)  # a new one replaces it
+    clock.advance(minutes=10)
+    assert svc.unlock_codes.redeem(account, code) is False  # expired
+
+
+def test_device_tokens_and_unlock_codes_are_stored_only_as_keyed_hashes(make_services):
+    svc = make_services()
+    owner = an_owner(svc)
+    device = svc.accounts.login(owner, PASSWORD, client_ip=a_source()).device_token
+    code = svc.unlock_codes.issue(owner)
+    stored = [
+        value
+        for table in ("sessions", "activations")
+        for row in svc.storage.table(table).query_entities("PartitionKey ge 'd:' and PartitionKey lt 'v'")
+        for value in [row["PartitionKey"], row["RowKey"], *row.values()]
+    ]
+    assert stored and not any(device in str(value) for value in stored)
+    assert not any(str(value) == code for value in stored)
+
+
 def test_a_wrong_unlock_code_checks_no_password(make_services):
     svc = make_services(limit_login_failures_per_account="1/15m")
     owner = an_owner(svc)
