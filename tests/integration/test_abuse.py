@@ -322,7 +322,12 @@ def test_redemption_attempts_on_a_resource_stop_at_its_budget_whatever_the_sourc
                 range(30),
             )
         )
-    assert sum(1 for outcome in outcomes if isinstance(outcome, CodeRejected)) <= 4
+    checked = sum(1 for outcome in outcomes if isinstance(outcome, CodeRejected))
+    assert checked <= 4
+    # racers refused together may leave a slot or two unspent (never one too many): spend them
+    for _ in range(4 - checked):
+        with pytest.raises(CodeRejected):
+            svc.codes.redeem(resource.resource_id, a_wrong_code(issued), source=a_source())
     with pytest.raises(errors.TooManyRequests):
         svc.codes.redeem(resource.resource_id, issued.code, source=a_source())
     pressure = svc.abuse.redemption_pressure(resource.resource_id)
