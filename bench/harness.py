@@ -23,8 +23,6 @@ from bench.stats import Call, Run
 from devhost.azurite import Azurite
 from devhost.process import RunningHost, start_devhost
 
-# Host threads for sync functions: enough for the highest concurrency we drive.
-HOST_THREADS = 256
 # A limit no benchmark reaches: the throughput scenarios measure the service, not its brakes.
 GENEROUS = 9_999_999  # the largest count a rate setting takes
 
@@ -63,7 +61,6 @@ def app_settings(connection_string: str, **overrides: str) -> dict[str, str]:
         "HMAC_KEYS": "b1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         "HMAC_ACTIVE_KEY_ID": "b1",
         "INSTANCE_ID": "bench",
-        "LOG_LEVEL": "WARNING",
         # Real load comes from many addresses: the bench plays Azure Front Door and sends
         # each caller's own address, so one shared source does not turn the per-source
         # counters into the bottleneck being measured.
@@ -77,15 +74,12 @@ def settings_for(values: dict[str, str]):
     """`Settings` in this process for the same storage and keys as the host."""
     from shared.config import Settings
 
-    names = {
-        "AzureWebJobsStorage": "storage_connection_string",
-        "HMAC_KEYS": "hmac_keys",
-        "HMAC_ACTIVE_KEY_ID": "hmac_active_key_id",
-        "INSTANCE_ID": "instance_id",
-    }
-    fields = {names.get(key, key.lower()): value for key, value in values.items()}
+    # Fields with an alias (AzureWebJobsStorage, INSTANCE_ID) go by it: given by field name
+    # they would lose to the same setting in this process's environment.
+    aliases = {"AzureWebJobsStorage", "INSTANCE_ID"}
+    fields = {key if key in aliases else key.lower(): value for key, value in values.items()}
     # the bench's own audit writer must not share a blob series with the host's
-    fields["instance_id"] = "bench-direct"
+    fields["INSTANCE_ID"] = "bench-direct"
     return Settings(_env_file=None, **fields)
 
 
@@ -126,9 +120,12 @@ class Stack:
 
         return Storage(settings_for(self.values))
 
-    def host(self, threads: int = HOST_THREADS, **overrides: str) -> RunningHost:
+    def host(self, **overrides: str) -> RunningHost:
+        """A local host on this stack; it sizes its thread pool as the Python worker does
+        (`PYTHON_THREADPOOL_THREAD_COUNT` in the overrides or the environment, else the
+        worker's default), so the figures are per instance as in Azure."""
         log_path = self.workdir / f"host-{len(self.hosts)}.log"
-        running = start_devhost({**self.values, **overrides}, log_path, args=("--threads", str(threads)))
+        running = start_devhost({**self.values, **overrides}, log_path)
         self.hosts.append(running)
         return running
 

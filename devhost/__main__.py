@@ -46,7 +46,6 @@ def _options(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_REQUEST_BODY_BYTES,
         help="larger request bodies get 413 (default 100 MB, like Azure's front end)",
     )
-    parser.add_argument("--threads", type=int, default=128, help="threads for sync functions (default 128)")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -63,11 +62,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def configure_logging() -> None:
-    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    """The root logger at INFO, as the Python worker sets it once it is connected to the
+    host (DEBUG with PYTHON_ENABLE_DEBUG_LOGGING): what the app's loggers let through is
+    what Application Insights would receive."""
+    debug = os.environ.get("PYTHON_ENABLE_DEBUG_LOGGING", "").lower() in ("1", "true")
+    level = logging.DEBUG if debug else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    logging.getLogger("devhost").setLevel(logging.INFO)
-    # the SDKs log every storage call with its URL at INFO
-    logging.getLogger("azure").setLevel(logging.WARNING)
 
 
 def serve(args: argparse.Namespace) -> None:
@@ -84,7 +84,6 @@ def serve(args: argparse.Namespace) -> None:
         function_key=os.environ.get("DEVHOST_FUNCTION_KEY") or None,
         master_key=os.environ.get("DEVHOST_MASTER_KEY") or None,
         max_request_body_bytes=args.max_request_body_bytes,
-        threads=args.threads,
         edge_rewrites=parse_edge_rewrites(os.environ.get("DEVHOST_EDGE_REWRITES", "")),
     )
     if not options.master_key:

@@ -1,17 +1,30 @@
 """The HTTP side of the local host: a Starlette app that routes each request to the app's
 HTTP function, as the Functions host and its front end would.
 
-- routes come from the function index (host.json's routePrefix in front); unknown path ->
-  404, known path with another method -> 405, both in the app's JSON envelope;
+- routes come from the function index (host.json's routePrefix in front);
+- what the Functions host answers itself has an empty body, as in Azure: an unknown path
+  and a method the route does not take are both 404 (the host routes on path and method
+  together, Azure/azure-functions-host#10098), a missing or wrong key is 401, a function
+  that raised is 500, a body over the front end's cap is 413;
 - the path is decoded as ASP.NET Core decodes it: every escape but `%2F`, which stays
   encoded in route values, so `%23` (`#`) and `%3F` (`?`) reach the app inside them;
+- query parameters and headers reach the function as the host hands them to the worker
+  (`GrpcMessageConversionExtensions.ToRpcHttp`): repeated ones joined with `,`, query
+  parameters whose value is empty dropped, names case-insensitive;
 - `function` and `admin` auth levels need a key (`x-functions-key` header or `?code=`):
   the function key or the master key for `function`, the master key for `admin`;
 - the request body is capped (Content-Length over the cap -> 413 before reading; a chunked
   body is read only up to the cap, then 413), and so is a JSON body of the admin API;
 - the caller's address is appended to X-Forwarded-For, like the Azure front end;
+- sync functions run on the Python worker's thread pool: `PYTHON_THREADPOOL_THREAD_COUNT`
+  threads, by default min(32, cores + 4), ThreadPoolExecutor's own default, which the
+  worker keeps on Python 3.9 and later;
+- Set-Cookie headers reach the browser as the worker and host rewrite them: parsed into
+  structured cookies by azure.functions, then written by ASP.NET Core with an empty
+  `domain=` where the app set none (see `as_the_host_writes`);
 - `POST /admin/functions/{name}` (master key, body `{"input": "..."}`) runs a timer or
-  queue function now, and `GET /admin/host/status` (master key) says the host is up;
+  queue function now, and `GET /admin/host/status` (master key) says the host is up; unlike
+  Core Tools, firing waits for the run and says in a JSON envelope when it failed;
 - like the real host, no function is ever routed a path under /admin (that is the host's
   own admin API; the real host only lets /admin/warmup through); an edge in front of
   the app may rewrite paths first, as Azure Front Door does in infra/
@@ -24,16 +37,22 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import os
 import re
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from urllib.parse import unquote
+from dataclasses import dataclass, field
+from email.utils import format_datetime, parsedate_to_datetime
+from http.cookies import Morsel
+from urllib.parse import parse_qsl, quote, unquote
 
 import anyio
 import azure.functions as func
+from azure.functions.http import HttpResponseConverter
 from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -59,7 +78,7 @@ class HostOptions:
     function_key: str | None = None
     master_key: str | None = None
     max_request_body_bytes: int = DEFAULT_MAX_REQUEST_BODY_BYTES
-    threads: int = 128
+    threads: int = field(default_factory=lambda: worker_thread_count(os.environ))
     # (public prefix, prefix the app serves) pairs, applied before routing, like the edge
     edge_rewrites: tuple[tuple[str, str], ...] = ()
 
@@ -75,9 +94,58 @@ def parse_edge_rewrites(spec: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def envelope(status: int, message: str, error: str, headers: dict[str, str] | None = None) -> Response:
+def worker_thread_count(environ: dict[str, str]) -> int:
+    """Threads for sync functions, as the Python worker sizes its pool: a positive
+    `PYTHON_THREADPOOL_THREAD_COUNT`, else (with a warning for a bad value)
+    ThreadPoolExecutor's default, min(32, cores + 4)."""
+    value = environ.get("PYTHON_THREADPOOL_THREAD_COUNT", "")
+    if value:
+        if value.strip().isdigit() and int(value) >= 1:
+            return int(value)
+        log.warning("PYTHON_THREADPOOL_THREAD_COUNT must be an integer of 1 or more; using the default")
+    return min(32, (os.cpu_count() or 1) + 4)
+
+
+def host_answer(status: int) -> Response:
+    """An answer the Functions host gives itself: a status and no body."""
+    return Response(status_code=status)
+
+
+def envelope(status: int, message: str, error: str) -> Response:
+    """The local host's own admin API answers in the app's envelope (Core Tools has none)."""
     body = {"requestObject": None, "message": message, "error": error}
-    return Response(json.dumps(body), status, headers=headers, media_type="application/json")
+    return Response(json.dumps(body), status, media_type="application/json")
+
+
+def joined(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Values per name as ASP.NET Core hands them on: names compared case-insensitively
+    (the first spelling kept), repeated values joined with `,` (`StringValues.ToString`)."""
+    spelling: dict[str, str] = {}
+    values: dict[str, list[str]] = {}
+    for name, value in pairs:
+        values.setdefault(spelling.setdefault(name.lower(), name), []).append(value)
+    return {name: ",".join(each) for name, each in values.items()}
+
+
+def query_params(query_string: str) -> dict[str, str]:
+    """The worker's `params`: the host leaves out a parameter whose joined value is empty."""
+    return {name: value for name, value in joined(parse_qsl(query_string, keep_blank_values=True)).items() if value}
+
+
+class AnyPath(Convertor):
+    """Every path, line breaks included: ASP.NET Core decodes `%0A` and routes the path
+    on, so the function gets it and decides (Starlette's `path` stops at a line break)."""
+
+    regex = r"[\s\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("any_path", AnyPath())
 
 
 def _under(path: str, prefix: str) -> bool:
@@ -116,27 +184,21 @@ class DevHost:
         self.options = options
         self.pool: ThreadPoolExecutor | None = None
         self.app = Starlette(
-            routes=[Route("/{path:path}", self.handle, methods=list(ALL_METHODS))],
+            routes=[Route("/{path:any_path}", self.handle, methods=list(ALL_METHODS))],
             lifespan=self.lifespan,
-            # what the catch-all route never sees (a path with a line break, a method no
-            # function can take) still gets the envelope, not Starlette's plain text
+            # what the catch-all route never sees (a method no function can take) is a
+            # plain 404 too, not Starlette's text
             exception_handlers={404: self.unroutable, 405: self.unroutable},
         )
 
-    async def unroutable(self, request: Request, error: Exception) -> Response:
-        if getattr(error, "status_code", 404) == 405:
-            allow = (getattr(error, "headers", None) or {}).get("Allow")
-            response = envelope(
-                405, "This method is not allowed here.", "method_not_allowed", {"Allow": allow} if allow else None
-            )
-        else:
-            response = envelope(404, "Nothing is served at this address.", "not_found")
-        log.info("%s %s %d", request.method, request.url.path, response.status_code)
-        return response
+    async def unroutable(self, request: Request, _error: Exception) -> Response:
+        log.info("%s %s %d", request.method, request.url.path, 404)
+        return host_answer(404)
 
     @asynccontextmanager
     async def lifespan(self, _app):
         self.pool = ThreadPoolExecutor(self.options.threads, thread_name_prefix="devhost-worker")
+        log.info("sync functions run on %d threads", self.options.threads)
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(self.triggers.run, self.pool)
@@ -152,10 +214,10 @@ class DevHost:
         try:
             response = await self.dispatch(request)
         except BodyTooLarge:
-            response = envelope(413, "The request body is too large.", "payload_too_large")
+            response = host_answer(413)
         except Exception:  # like the Functions host: a failing function is a 500
             log.exception("%s %s failed", request.method, request.url.path)
-            response = envelope(500, "Something went wrong on our side.", "internal_error")
+            response = host_answer(500)
         elapsed = (time.perf_counter() - started) * 1000
         log.info("%s %s %d %.1fms", request.method, request.url.path, response.status_code, elapsed)
         return response
@@ -166,28 +228,21 @@ class DevHost:
             return await self.fire(request, params["name"])
         if request.method == "GET" and STATUS_ROUTE.match(path) is not None:
             if not self.authorized(request, "admin"):
-                return envelope(401, "A valid master key is required.", "unauthenticated")
+                return host_answer(401)
             names = sorted(f.name for f in (*self.index.http, *self.index.timers, *self.index.queues))
             return Response(json.dumps({"state": "Running", "functions": names}), media_type="application/json")
 
         raw = self.edge_rewrite(raw_path(request))
         path = self.edge_rewrite(decoded_path(raw_path(request)))
         if _under(path, "/admin") and not _under(path, "/admin/warmup"):
-            return envelope(404, "Nothing is served at this address.", "not_found")
-        allowed: set[str] = set()
+            return host_answer(404)
         for function in self.index.http:
-            route_params = function.route.match(path)
-            if route_params is None:
-                continue
             if request.method not in function.methods:
-                allowed.update(function.methods)
                 continue
-            return await self.call_http(request, function, route_params, raw)
-        if allowed:
-            return envelope(
-                405, "This method is not allowed here.", "method_not_allowed", {"Allow": ", ".join(sorted(allowed))}
-            )
-        return envelope(404, "Nothing is served at this address.", "not_found")
+            route_params = function.route.match(path)
+            if route_params is not None:
+                return await self.call_http(request, function, route_params, raw)
+        return host_answer(404)
 
     def edge_rewrite(self, path: str) -> str:
         for public, origin in self.options.edge_rewrites:
@@ -222,11 +277,9 @@ class DevHost:
         if declared is not None and declared.isdigit() and int(declared) > self.options.max_request_body_bytes:
             raise BodyTooLarge()  # before anything else, like the front end
         if not self.authorized(request, function.auth_level):
-            return envelope(401, "A valid function key is required.", "unauthenticated")
+            return host_answer(401)
         body = await self.read_body(request, self.options.max_request_body_bytes)
-        headers: dict[str, str] = {}
-        for name, value in request.headers.items():
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        headers = joined(request.headers.items())
         client = request.client.host if request.client else "unknown"
         forwarded = headers.get("x-forwarded-for")
         headers["x-forwarded-for"] = f"{forwarded}, {client}" if forwarded else client
@@ -236,7 +289,7 @@ class DevHost:
             request.method,
             url,
             headers=headers,
-            params=dict(request.query_params),
+            params=query_params(query),
             route_params=route_params,
             body=body,
         )
@@ -250,9 +303,9 @@ class DevHost:
         (500 with error `function_failed` if it raised, `function_not_loaded` if its binding
         did not resolve)."""
         if not self.authorized(request, "admin"):
-            return envelope(401, "A valid master key is required.", "unauthenticated")
+            return host_answer(401)
         if not self.triggers.knows(name):
-            return envelope(404, f"No timer or queue function is named {name}.", "not_found")
+            return host_answer(404)
         try:
             payload = json.loads(await self.read_body(request, ADMIN_BODY_BYTES) or b"{}")
             text = payload.get("input", "") if isinstance(payload, dict) else None
@@ -270,17 +323,38 @@ class DevHost:
 
 
 def to_response(result: object) -> Response:
-    """The function's return value as the worker converts it: HttpResponse, str or bytes."""
+    """The function's return value as the worker converts it (azure.functions'
+    HttpResponseConverter: str or bytes become the body, Set-Cookie headers become
+    structured cookies) and the host then writes it."""
     if isinstance(result, str | bytes):
         result = func.HttpResponse(result)
     if not isinstance(result, func.HttpResponse):
         raise TypeError(f"an HTTP function returned {type(result).__name__}, not func.HttpResponse")
-    # Each Set-Cookie stays a header of its own (the worker turns each into a cookie).
-    headers = {name.lower(): value for name, value in result.headers.items() if name.lower() != "set-cookie"}
-    if "content-type" not in headers:
-        mimetype = result.mimetype
-        headers["content-type"] = f"{mimetype}; charset={result.charset}" if mimetype.startswith("text/") else mimetype
-    response = Response(result.get_body(), result.status_code, headers=headers)
-    for cookie in result.headers.get_all("Set-Cookie"):
-        response.headers.append("set-cookie", cookie)
+    converted = HttpResponseConverter.encode(result, expected_type=None).value
+    headers = {name.lower(): datum.value for name, datum in converted["headers"].items()}
+    response = Response(converted["body"].value, int(converted["status_code"].value), headers=headers)
+    for cookie in converted["cookies"] or ():
+        for name, morsel in cookie.items():
+            response.headers.append("set-cookie", as_the_host_writes(name, morsel))
     return response
+
+
+def as_the_host_writes(name: str, morsel: Morsel) -> str:
+    """One structured cookie as the Functions host writes it with ASP.NET Core's
+    SetCookieHeaderValue. The worker sends the domain and path as strings, empty where the
+    app set none (`to_nullable_string("")`), so the header carries an empty `domain=`
+    (Azure/azure-functions-python-worker#1902); the value is escaped as
+    `Uri.EscapeDataString` does."""
+    parts = [f"{name}={quote(morsel.value, safe='')}"]
+    if morsel["expires"]:
+        parts.append(f"expires={format_datetime(parsedate_to_datetime(morsel['expires']), usegmt=True)}")
+    if morsel["max-age"] != "":
+        parts.append(f"max-age={int(float(morsel['max-age']))}")
+    parts += [f"domain={morsel['domain']}", f"path={morsel['path']}"]
+    if morsel["secure"]:
+        parts.append("secure")
+    if str(morsel["samesite"]).lower() in ("lax", "strict", "none"):
+        parts.append(f"samesite={str(morsel['samesite']).lower()}")
+    if morsel["httponly"]:
+        parts.append("httponly")
+    return "; ".join(parts)

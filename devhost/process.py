@@ -81,7 +81,6 @@ def start_devhost(
         **app_settings,
         "DEVHOST_FUNCTION_KEY": function_key,
         "DEVHOST_MASTER_KEY": master_key,
-        "LOG_LEVEL": app_settings.get("LOG_LEVEL", "INFO"),
         "PYTHONUNBUFFERED": "1",
     }
     command = [sys.executable, "-m", "devhost", "serve", "--no-local-settings", "--port", str(port), "--app", app]

@@ -28,8 +28,16 @@ log = logging.getLogger(__name__)
 
 # Field names whose values never leave the server or reach a log.
 SECRET_FIELDS = frozenset(
-    name.lower() for name in (
-        "password", "oldPassword", "newPassword", "code", "unlockCode", "token", "deviceToken", "authorization",
+    name.lower()
+    for name in (
+        "password",
+        "oldPassword",
+        "newPassword",
+        "code",
+        "unlockCode",
+        "token",
+        "deviceToken",
+        "authorization",
         "csrfToken",
     )
 )

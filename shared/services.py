@@ -4,6 +4,7 @@ area services built on them. Handlers call `services()`; tests build their own
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -12,6 +13,11 @@ from typing import TYPE_CHECKING
 
 from shared.clock import Clock, SystemClock
 from shared.storage import AUDIT_CONTAINER, DEV_MAILBOX_TABLE, MAIL_QUEUE, RESOURCES_CONTAINER, Storage
+
+# The Python worker sets the root logger to INFO, where the Azure SDKs log every request
+# and response they make: in Azure that floods Application Insights (and its bill) with a
+# line per storage call. Their warnings and errors still come through.
+logging.getLogger("azure").setLevel(logging.WARNING)
 
 # Each area's module (and the settings) is imported where its service is built, not
 # here: importing the app, at every cold start, then loads only what indexing the

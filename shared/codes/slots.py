@@ -23,9 +23,7 @@ class ActiveCodeSlots:
         self._table = table
         self.per_resource = per_resource
 
-    def claim(
-        self, resource_id: str, holder: dict, *, now: datetime, still_active: Callable[[dict], bool]
-    ) -> bool:
+    def claim(self, resource_id: str, holder: dict, *, now: datetime, still_active: Callable[[dict], bool]) -> bool:
         """Take a slot of the resource for a code (`holder`: codeId, issuerId, expiresAt);
         False when all are held by active codes. `still_active(slot)` tells whether an
         unexpired slot's code is still active (a read of its code)."""

@@ -56,7 +56,8 @@ def test_logout_is_a_post_with_the_token_and_a_forged_post_is_refused(page, cont
     # the browser's cookie goes along, the form's token does not: refused, still signed in
     assert context.request.post(f"{host.url}/admin/logout", form={}).status == 403
     assert context.request.post(f"{host.url}/admin/logout", form={"csrfToken": "0" * 64}).status == 403
-    assert context.request.get(f"{host.url}/admin/logout").status == 405
+    # no GET route: the Functions host answers 404 itself (it routes on path and method)
+    assert context.request.get(f"{host.url}/admin/logout").status == 404
     page.goto("/admin")
     assert page.url == f"{host.url}/admin"
 

@@ -7,6 +7,7 @@ so a test can see what ran, when, and with which input.
 import asyncio
 import json
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -28,6 +29,7 @@ def echo(req: func.HttpRequest) -> func.HttpResponse:
         "params": dict(req.params),
         "route_params": dict(req.route_params),
         "forwarded_for": req.headers.get("x-forwarded-for"),
+        "x_repeated": req.headers.get("x-repeated"),
         "body_length": len(req.get_body()),
     }
     return func.HttpResponse(json.dumps(body), mimetype="application/json", headers={"X-Echo": "yes"})
@@ -63,6 +65,34 @@ async def async_text(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="fails", methods=["GET"])
 def fails(req: func.HttpRequest) -> func.HttpResponse:
     raise RuntimeError("this function always fails")
+
+
+# Sync calls running at once, per batch (a query parameter), and the most seen together.
+running: dict[str, int] = {}
+peak: dict[str, int] = {}
+running_lock = threading.Lock()
+
+
+@app.function_name("slow")
+@app.route(route="slow", methods=["GET"])
+def slow(req: func.HttpRequest) -> func.HttpResponse:
+    batch = req.params.get("batch", "")
+    with running_lock:
+        running[batch] = running.get(batch, 0) + 1
+        peak[batch] = max(peak.get(batch, 0), running[batch])
+    time.sleep(0.4)
+    with running_lock:
+        running[batch] -= 1
+    return func.HttpResponse(json.dumps({"peak": peak[batch]}), mimetype="application/json")
+
+
+@app.function_name("cookies")
+@app.route(route="cookies", methods=["GET"])
+def cookies(req: func.HttpRequest) -> func.HttpResponse:
+    response = func.HttpResponse("cookies set")
+    response.headers.add_header("Set-Cookie", "plain=a/b:c; Path=/; HttpOnly; SameSite=Lax")
+    response.headers.add_header("Set-Cookie", "__Host-pref=v2; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=60")
+    return response
 
 
 # --- timers and queues -----------------------------------------------------------------------

@@ -1,13 +1,16 @@
 """The local Functions host serves a FunctionApp the way the Functions host does: routes,
-keys, body limits, timers and queues (against the test app in tests/devhost_app/)."""
+keys, body limits, what the host answers itself, query strings, headers, cookies, the
+worker's thread pool, timers and queues (against the test app in tests/devhost_app/)."""
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from itertools import pairwise
 from pathlib import Path
@@ -95,19 +98,37 @@ def test_route_templates_pass_route_params(test_host, path, route_params):
 
 
 @pytest.mark.parametrize("path", ["/items/4x2", "/things/not-a-guid", "/codes/12345", "/hello/a/b", "/nowhere"])
-def test_paths_no_route_accepts_get_a_404_envelope(test_host, path):
+def test_paths_no_route_accepts_get_an_empty_404(test_host, path):
+    """The Functions host answers a path no function takes itself: 404, no body."""
     response = test_host.client.get(path)
     assert response.status_code == 404
-    assert response.json()["error"] == "not_found"
-    assert response.json()["requestObject"] is None
+    assert response.content == b""
 
 
-def test_a_method_the_route_does_not_take_gets_405_with_allow(test_host):
+def test_a_method_the_route_does_not_take_gets_an_empty_404(test_host):
+    """The host routes on path and method together, so a known path with another method is
+    a 404 with no body and no Allow, not a 405 (Azure/azure-functions-host#10098)."""
     response = test_host.client.post("/items/42")
-    assert response.status_code == 405
-    assert response.json()["error"] == "method_not_allowed"
-    assert response.headers["allow"] == "DELETE, GET"
+    assert response.status_code == 404
+    assert response.content == b""
+    assert "allow" not in response.headers
     assert test_host.client.delete("/items/42").status_code == 200
+
+
+def test_repeated_query_parameters_are_joined_and_empty_ones_dropped(test_host):
+    """The host builds the worker's `params` from ASP.NET Core's query collection
+    (`GrpcMessageConversionExtensions.ToRpcHttp`): a repeated name's values joined with
+    `,`, a parameter whose value is empty left out, names case-insensitive."""
+    seen = test_host.client.get("/echo/q?a=1&a=2&b=&c&D=x&d=y&e=%2C").json()
+    assert seen["params"] == {"a": "1,2", "D": "x,y", "e": ","}
+    assert seen["url"].endswith("/echo/q?a=1&a=2&b=&c&D=x&d=y&e=%2C")  # the URL itself untouched
+
+
+def test_repeated_headers_reach_the_function_joined_with_a_comma(test_host):
+    """ASP.NET Core keeps a repeated header as one StringValues; the host hands the worker
+    its `ToString()`, the values joined with `,`."""
+    response = test_host.client.get("/echo/h", headers=[("X-Repeated", "one"), ("x-repeated", "two")])
+    assert response.json()["x_repeated"] == "one,two"
 
 
 def test_the_request_reaches_the_function_whole(test_host):
@@ -125,7 +146,8 @@ def test_the_request_reaches_the_function_whole(test_host):
 @pytest.mark.parametrize(
     ("path", "value"),
     [("/hello/a%23b", "a#b"), ("/hello/a%3Fb", "a?b"), ("/hello/a%5Cb", "a\\b"), ("/hello/a%00b", "a\x00b"),
-     ("/hello/a%2Fb", "a%2Fb"), ("/hello/a%2fb", "a%2fb"), ("/hello/%C3%A9t%C3%A9", "\u00e9t\u00e9")],
+     ("/hello/a%0Ab", "a\nb"), ("/hello/a%2Fb", "a%2Fb"), ("/hello/a%2fb", "a%2fb"),
+     ("/hello/%C3%A9t%C3%A9", "\u00e9t\u00e9")],
 )  # fmt: skip
 def test_route_values_are_decoded_as_the_functions_host_decodes_them_but_for_slashes(test_host, path, value):
     """ASP.NET Core decodes every escape in the path but %2F: `#` and `?` sent encoded
@@ -146,10 +168,12 @@ def test_async_functions_run_and_text_gets_a_charset(test_host):
     assert response.headers["content-type"] == "text/plain; charset=utf-8"
 
 
-def test_a_failing_function_is_a_500_and_the_host_keeps_serving(test_host):
+def test_a_failing_function_is_an_empty_500_and_the_host_keeps_serving(test_host):
+    """A function that raises gets the host's own 500, with no body (the traceback goes
+    to the log, never to the caller)."""
     response = test_host.client.get("/fails")
     assert response.status_code == 500
-    assert response.json()["error"] == "internal_error"
+    assert response.content == b""
     assert test_host.client.get("/items/1").status_code == 200
 
 
@@ -163,11 +187,52 @@ def test_the_request_log_has_method_path_status_and_no_query_string(test_host):
     assert "hidden" not in log
 
 
+# --- what the worker does to responses, and its thread pool -------------------------------------
+
+
+def test_cookies_reach_the_browser_as_the_worker_and_host_rewrite_them(test_host):
+    """The worker parses each Set-Cookie into a structured cookie and the host writes it
+    back with ASP.NET Core: attributes in lower case, the value escaped as
+    `Uri.EscapeDataString` does, and `domain=` empty where the app set no domain
+    (Azure/azure-functions-python-worker#1902)."""
+    response = test_host.client.get("/cookies")
+    assert response.headers.get_list("set-cookie") == [
+        "plain=a%2Fb%3Ac; domain=; path=/; samesite=lax; httponly",
+        "__Host-pref=v2; max-age=60; domain=; path=/; secure; samesite=strict; httponly",
+    ]
+
+
+def concurrent_peak(host, batch: str, calls: int) -> int:
+    with ThreadPoolExecutor(calls) as pool:
+        answers = list(pool.map(lambda _: host.client.get("/slow", params={"batch": batch}), range(calls)))
+    assert all(answer.status_code == 200 for answer in answers)
+    return max(answer.json()["peak"] for answer in answers)
+
+
+def test_sync_functions_run_on_the_workers_default_thread_count(test_host):
+    """Without PYTHON_THREADPOOL_THREAD_COUNT the worker runs sync functions on
+    ThreadPoolExecutor's default, min(32, cores + 4) threads: more calls than that wait."""
+    threads = min(32, (os.cpu_count() or 1) + 4)
+    assert f"sync functions run on {threads} threads" in test_host.logs()
+    assert concurrent_peak(test_host, "default", threads + 4) == threads
+
+
+def test_python_threadpool_thread_count_sizes_the_pool(launch_devhost, app_settings_values, tmp_path):
+    """PYTHON_THREADPOOL_THREAD_COUNT sets the worker's thread count, as in Azure."""
+    settings = {**app_settings_values, "PYTHON_THREADPOOL_THREAD_COUNT": "2", "DEVHOST_TEST_RECORDS": str(tmp_path)}
+    with launch_devhost(settings, app="tests.devhost_app.function_app:app") as small:
+        assert "sync functions run on 2 threads" in small.logs()
+        assert concurrent_peak(small, "two", 6) == 2
+
+
 # --- function keys --------------------------------------------------------------------------
 
 
 def test_function_level_routes_need_a_key(test_host):
-    assert test_host.client.get("/keys/function").status_code == 401
+    """Without a valid key the host answers 401 itself, with no body."""
+    response = test_host.client.get("/keys/function")
+    assert response.status_code == 401
+    assert response.content == b""
     assert test_host.client.get("/keys/function", headers={"x-functions-key": "wrong"}).status_code == 401
     assert test_host.client.get("/keys/function", params={"code": "wrong"}).status_code == 401
 
@@ -198,7 +263,7 @@ def test_a_body_at_the_limit_is_accepted(test_host):
 def test_a_body_over_the_limit_gets_413(test_host):
     response = test_host.client.post("/upload", content=b"x" * (BODY_LIMIT + 1))
     assert response.status_code == 413
-    assert response.json()["error"] == "payload_too_large"
+    assert response.content == b""
 
 
 def test_an_oversized_content_length_gets_413_without_the_body_being_sent(test_host):
@@ -207,10 +272,10 @@ def test_an_oversized_content_length_gets_413_without_the_body_being_sent(test_h
         # announce a terabyte, send none of it: the answer comes anyway
         sock.sendall(b"PUT /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000000000000\r\n\r\n")
         answer = b""
-        while b"}" not in answer and (chunk := sock.recv(4096)):
+        while b"\r\n\r\n" not in answer and (chunk := sock.recv(4096)):
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 413")
-    assert b"payload_too_large" in answer
+    assert b"content-length: 0\r\n" in answer.lower()
 
 
 def test_a_chunked_body_is_cut_off_past_the_limit(test_host):
@@ -252,7 +317,7 @@ def test_firing_needs_the_master_key_and_a_known_function(test_host):
     assert client.post("/admin/functions/yearly", json={"input": ""}).status_code == 401
     with_function_key = {"x-functions-key": test_host.function_key}
     assert client.post("/admin/functions/yearly", json={"input": ""}, headers=with_function_key).status_code == 401
-    assert test_host.fire("no_such_function", expect=404).json()["error"] == "not_found"
+    assert test_host.fire("no_such_function", expect=404).content == b""
 
 
 def test_a_timer_whose_setting_is_missing_is_not_loaded_and_the_rest_runs(test_host, records):

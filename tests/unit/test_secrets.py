@@ -96,8 +96,12 @@ def _handler(vault: FakeKeyVault):
                 {
                     "value": vault.secrets[name],
                     "id": f"{vault.url}/secrets/{name}/0123456789abcdef0123456789abcdef",
-                    "attributes": {"enabled": True, "created": 1_700_000_000, "updated": 1_700_000_000,
-                                   "recoveryLevel": "Recoverable+Purgeable"},
+                    "attributes": {
+                        "enabled": True,
+                        "created": 1_700_000_000,
+                        "updated": 1_700_000_000,
+                        "recoveryLevel": "Recoverable+Purgeable",
+                    },
                     "tags": {},
                 },
             )
