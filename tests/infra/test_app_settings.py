@@ -53,18 +53,19 @@ def _copy_without_line(tmp_path: Path, setting: str) -> Path:
 
 
 def test_comparison_fails_when_the_bicep_lacks_a_setting_the_model_reads(tmp_path):
-    copy = _copy_without_line(tmp_path, "LOG_LEVEL")
+    copy = _copy_without_line(tmp_path, "BCRYPT_COST")
     result = compare(Settings, bicep_setting_names(copy))
     assert not result.ok
-    assert result.missing_in_bicep == ["log_level (LOG_LEVEL)"]
+    assert result.missing_in_bicep == ["bcrypt_cost (BCRYPT_COST)"]
 
 
 def test_comparison_fails_when_the_bicep_has_a_setting_nothing_reads(tmp_path):
     copy = tmp_path / "main.bicep"
-    line = "  LOG_LEVEL: profile.logLevel\n"
-    copy.write_text(MAIN.read_text().replace(line, line + "  LOG_LEVLE: 'DEBUG'\n"))
+    line = "  BCRYPT_COST: string(profile.bcryptCost)\n"
+    assert line in MAIN.read_text()
+    copy.write_text(MAIN.read_text().replace(line, line + "  BCRYPT_COTS: '12'\n"))
     result = compare(Settings, bicep_setting_names(copy))
-    assert result.unknown_in_bicep == ["LOG_LEVLE"]
+    assert result.unknown_in_bicep == ["BCRYPT_COTS"]
     assert result.missing_in_bicep == []
 
 
