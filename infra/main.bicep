@@ -13,21 +13,39 @@ param environmentName string
 @metadata({ azd: { type: 'location' } })
 param location string
 
+// No default: a prod environment created without APP_ENVIRONMENT must not quietly get the
+// dev profile, so azd asks for it.
 @allowed(['dev', 'test', 'prod'])
-@description('Which environments/<name>.json profile to deploy.')
-param environmentType string = 'dev'
+@description('Which environments/<name>.json profile to deploy (azd: APP_ENVIRONMENT).')
+param environmentType string
 
-@description('The deploying user; gets Key Vault Secrets Officer on the vault. Empty for none.')
+@description('Who runs azd (AZURE_PRINCIPAL_ID); gets Key Vault Secrets Officer on the vault. Empty for none.')
 param principalId string = ''
+
+// azd signs in as a user on a laptop and as a service principal in CI; a role assignment
+// that names the wrong type is refused.
+@allowed(['User', 'ServicePrincipal'])
+@description('The kind of principal principalId is (AZURE_PRINCIPAL_TYPE).')
+param principalType string = 'User'
 
 @description('Create Azure Communication Services Email and send real mail.')
 param enableEmail bool = false
 
+@description('Where Communication Services stores mail data at rest (its dataLocation: Europe, United States, UK, ...).')
+param emailDataLocation string = 'Europe'
+
 @description('E-mail address of the first admin (created at start-up if absent); its password is the Key Vault secret initial-admin-password. Empty for none.')
 param initialAdminEmail string = ''
 
-@description('Put Azure Front Door with a rate-limiting WAF policy in front of the app.')
-param enableFrontDoor bool = false
+// Empty means "as the profile says" (on in prod); 'true' or 'false' overrides it.
+@allowed(['', 'true', 'false'])
+@description('Put Azure Front Door with a rate-limiting WAF policy in front of the app; empty: the profile decides.')
+param enableFrontDoor string = ''
+
+// A locked immutability policy refuses every PUT, so once the operator has locked it
+// (README, "Audit retention") the template must leave the policy alone.
+@description('The audit container\'s immutability policy is locked: do not touch it (AUDIT_IMMUTABILITY_LOCKED).')
+param auditImmutabilityLocked bool = false
 
 var profiles = {
   dev: loadJsonContent('environments/dev.json')
@@ -35,6 +53,7 @@ var profiles = {
   prod: loadJsonContent('environments/prod.json')
 }
 var profile = profiles[environmentType]
+var useFrontDoor = empty(enableFrontDoor) ? profile.frontDoor.enabled : enableFrontDoor == 'true'
 
 var abbrs = loadJsonContent('abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
@@ -48,13 +67,15 @@ var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
 var tables = ['users', 'sessions', 'activations', 'resources', 'codes', 'expiry', 'ratelimits', 'jobs']
 var auditContainerName = 'audit'
 var containers = [auditContainerName, 'resources']
+// The Functions host's own containers (timer leases, host keys): created here, so that the
+// app's identity needs rights on these containers only, never on the whole account.
+var hostContainers = ['azure-webjobs-hosts', 'azure-webjobs-secrets']
 var queues = ['mail-outbox', 'mail-outbox-poison']
 
 // Key Vault secret names (shared/secrets.py reads the key ring's under the same names).
 var secretNames = {
   hmacKeys: 'hmac-keys'
   hmacActiveKeyId: 'hmac-active-key-id'
-  mailConnectionString: 'mail-connection-string'
   initialAdminPassword: 'initial-admin-password'
 }
 
@@ -69,9 +90,13 @@ var appSettings = {
   APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.applicationInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.outputs.clientId};Authorization=AAD'
   AzureWebJobsDisableHomepage: 'true' // the guest page is served at /
+  // The worker runs sync functions on this many threads (its default is min(32, cores + 4):
+  // 5 on a 2048 MB instance). Every HTTP request holds one thread for its whole run, so the
+  // platform may send an instance no more requests at once than it has threads; both come
+  // from profile.httpPerInstanceConcurrency (docs/deployment.md, "Threads and concurrency").
+  PYTHON_THREADPOOL_THREAD_COUNT: string(profile.httpPerInstanceConcurrency)
   // the app: environment, identity, secrets
   APP_ENVIRONMENT: environmentType
-  LOG_LEVEL: profile.logLevel
   AZURE_CLIENT_ID: identity.outputs.clientId
   KEY_VAULT_URL: keyVault.outputs.uri
   SECRET_REFRESH_SECONDS: string(profile.secretRefreshSeconds)
@@ -81,15 +106,14 @@ var appSettings = {
   INITIAL_ADMIN_PASSWORD: empty(initialAdminEmail) ? '' : '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.initialAdminPassword})'
   // storage and the HTTP edge
   STORAGE_TIMEOUT_SECONDS: string(profile.storageTimeoutSeconds)
-  TRUSTED_PROXY_COUNT: enableFrontDoor ? '2' : '1'
+  TRUSTED_PROXY_COUNT: useFrontDoor ? '2' : '1'
   MAX_JSON_BODY_BYTES: '65536'
   MAX_QUERY_STRING_BYTES: '2048'
   MAX_HEADER_BYTES: '16384'
-  // mail
+  // mail: Communication Services with the app's identity (no connection string, no key)
   MAIL_PROVIDER: 'acs'
-  MAIL_CONNECTION_STRING: enableEmail ? '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.mailConnectionString})' : ''
-  MAIL_ENDPOINT: ''
-  MAIL_SENDER: enableEmail ? email.outputs.senderAddress : ''
+  MAIL_ENDPOINT: email.?outputs.endpoint ?? ''
+  MAIL_SENDER: email.?outputs.senderAddress ?? ''
   MAIL_RETRY_BASE_SECONDS: '15'
   DEV_MAILBOX_ENABLED: 'false'
   // accounts and sessions
@@ -99,7 +123,7 @@ var appSettings = {
   SESSION_LIFETIME_HOURS: string(profile.sessionLifetimeHours)
   COOKIE_SECURE: 'true'
   // behind Front Door the console is /admin (the edge rewrites it to the app's /console)
-  CONSOLE_BASE_PATH: enableFrontDoor ? '/admin' : '/console'
+  CONSOLE_BASE_PATH: useFrontDoor ? '/admin' : '/console'
   ACTIVATION_CODE_DIGITS: '4'
   ACTIVATION_CODE_TTL_SECONDS: '60'
   ACTIVATION_MAX_ATTEMPTS: '5'
@@ -183,14 +207,13 @@ module storage 'core/storage.bicep' = {
     tags: tags
     skuName: profile.storageSku
     tables: tables
-    containers: containers
+    containers: concat(containers, hostContainers)
     queues: queues
     deploymentContainerName: deploymentContainerName
     auditContainerName: auditContainerName
-    auditCoolAfterDays: profile.audit.coolAfterDays
-    auditArchiveAfterDays: profile.audit.archiveAfterDays
     auditDeleteAfterDays: profile.audit.deleteAfterDays
     auditImmutabilityDays: profile.audit.immutabilityDays
+    auditImmutabilityLocked: auditImmutabilityLocked
     logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
   }
 }
@@ -203,6 +226,7 @@ module keyVault 'core/keyvault.bicep' = {
     location: location
     tags: tags
     softDeleteRetentionInDays: profile.keyVaultSoftDeleteRetentionDays
+    purgeProtection: profile.keyVaultPurgeProtection
     logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
   }
 }
@@ -214,8 +238,8 @@ module email 'core/email.bicep' = if (enableEmail) {
     communicationServiceName: '${abbrs.communicationCommunicationServices}${resourceToken}'
     emailServiceName: '${abbrs.communicationEmailServices}${resourceToken}'
     tags: tags
-    keyVaultName: keyVault.outputs.name
-    connectionStringSecretName: secretNames.mailConnectionString
+    dataLocation: emailDataLocation
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
   }
 }
 
@@ -224,14 +248,20 @@ module rbac 'app/rbac.bicep' = {
   scope: rg
   params: {
     storageAccountName: storage.outputs.name
+    tables: tables
+    dataContainers: containers
+    hostContainers: concat(hostContainers, [deploymentContainerName])
+    queues: queues
     keyVaultName: keyVault.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
+    communicationServiceName: email.?outputs.communicationServiceName ?? ''
     appPrincipalId: identity.outputs.principalId
     userPrincipalId: principalId
+    userPrincipalType: principalType
   }
 }
 
-module frontDoor 'app/frontdoor.bicep' = if (enableFrontDoor) {
+module frontDoor 'app/frontdoor.bicep' = if (useFrontDoor) {
   name: 'frontdoor'
   scope: rg
   params: {
@@ -243,6 +273,7 @@ module frontDoor 'app/frontdoor.bicep' = if (enableFrontDoor) {
     originHostName: '${functionAppName}.azurewebsites.net'
     requestsPerMinutePerIp: profile.frontDoor.requestsPerMinutePerIp
     signInRequestsPerMinutePerIp: profile.frontDoor.signInRequestsPerMinutePerIp
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
   }
 }
 
@@ -262,7 +293,7 @@ module api 'app/api.bicep' = {
     instanceMemoryMB: profile.instanceMemoryMB
     httpPerInstanceConcurrency: profile.httpPerInstanceConcurrency
     zoneRedundant: profile.zoneRedundant
-    frontDoorId: enableFrontDoor ? frontDoor.outputs.frontDoorId : ''
+    frontDoorId: frontDoor.?outputs.frontDoorId ?? ''
   }
   // the identity may read the vault and storage before the first instance starts
   dependsOn: [rbac]
@@ -275,4 +306,4 @@ output AZURE_RESOURCE_GROUP string = rg.name
 output AZURE_FUNCTION_NAME string = api.outputs.name
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
-output SERVICE_API_URL string = enableFrontDoor ? 'https://${frontDoor.outputs.hostName}' : 'https://${api.outputs.defaultHostName}'
+output SERVICE_API_URL string = 'https://${frontDoor.?outputs.hostName ?? api.outputs.defaultHostName}'

@@ -17,6 +17,9 @@ param appSettings object
 param maximumInstanceCount int
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int
+@description('Requests one instance takes at once; main.bicep gives the worker as many threads (PYTHON_THREADPOOL_THREAD_COUNT).')
+@minValue(1)
+@maxValue(32)
 param httpPerInstanceConcurrency int
 @description('Spread instances over availability zones (where the region has them).')
 param zoneRedundant bool = false
@@ -73,10 +76,11 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     // Key Vault references in the app settings are resolved with this identity.
     keyVaultReferenceIdentity: identityId
     // checkov:skip=CKV_AZURE_212: Flex Consumption scales from zero by design; add alwaysReady instances to the plan when cold starts matter.
-    // checkov:skip=CKV_AZURE_213: Flex Consumption has no App Service health check; Front Door probes /api/health when enabled.
+    // checkov:skip=CKV_AZURE_213: Flex Consumption has no App Service health check, and Front Door sends no probes to its single origin (docs/deployment.md).
     siteConfig: {
+      // No ftpsState: Flex Consumption deprecates it and some regions refuse it.
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
+      // checkov:skip=CKV_AZURE_78: ftpsState is deprecated on Flex Consumption; basic publishing credentials (ftp, scm) are disabled by the policies below.
       http20Enabled: true
       ipSecurityRestrictions: empty(frontDoorId) ? [] : frontDoorOnly
       ipSecurityRestrictionsDefaultAction: empty(frontDoorId) ? 'Allow' : 'Deny'
@@ -98,6 +102,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
         triggers: {
+          // at most as many requests as the worker has threads (see the parameter)
           http: {
             perInstanceConcurrency: httpPerInstanceConcurrency
           }

@@ -1,6 +1,7 @@
-// Azure Front Door in front of the app (behind the enableFrontDoor flag), with a WAF
-// policy that rate-limits by client IP. Behind it the app sees two proxies in
-// X-Forwarded-For, so main.bicep sets TRUSTED_PROXY_COUNT to 2.
+// Azure Front Door in front of the app (on in prod, a flag elsewhere), with a WAF policy
+// that rate-limits by client IP. Behind it the app sees two proxies in X-Forwarded-For,
+// so main.bicep sets TRUSTED_PROXY_COUNT to 2. Access and WAF logs go to Log Analytics
+// with secrets scrubbed out.
 
 param profileName string
 param endpointName string
@@ -12,6 +13,35 @@ param skuName string
 param originHostName string
 param requestsPerMinutePerIp int
 param signInRequestsPerMinutePerIp int
+param logAnalyticsWorkspaceId string
+
+// Request fields that carry a password, code or token: the WAF log shows what a rule
+// matched, so these are replaced by asterisks before anything is written.
+var secretJsonFields = ['password', 'oldPassword', 'newPassword', 'code', 'unlockCode', 'token']
+var secretFormFields = ['password', 'code', 'csrfToken']
+var secretHeaders = ['Authorization', 'X-Device-Token', 'x-functions-key']
+var jsonScrubbing = [for field in secretJsonFields: {
+  matchVariable: 'RequestBodyJsonArgNames'
+  selectorMatchOperator: 'Equals'
+  selector: field
+  state: 'Enabled'
+}]
+var formScrubbing = [for field in secretFormFields: {
+  matchVariable: 'RequestBodyPostArgNames'
+  selectorMatchOperator: 'Equals'
+  selector: field
+  state: 'Enabled'
+}]
+var headerScrubbing = [for header in secretHeaders: {
+  matchVariable: 'RequestHeaderNames'
+  selectorMatchOperator: 'Equals'
+  selector: header
+  state: 'Enabled'
+}]
+// every cookie the app sets is a session, device or form secret
+var cookieScrubbing = [
+  { matchVariable: 'RequestCookieNames', selectorMatchOperator: 'EqualsAny', state: 'Enabled' }
+]
 
 var isPremium = skuName == 'Premium_AzureFrontDoor'
 
@@ -21,6 +51,15 @@ resource profile 'Microsoft.Cdn/profiles@2024-02-01' = {
   tags: tags
   sku: {
     name: skuName
+  }
+  properties: {
+    // The access log keeps the client's address (abuse needs it) but no query values.
+    logScrubbing: {
+      state: 'Enabled'
+      scrubbingRules: [
+        { matchVariable: 'QueryStringArgNames', selectorMatchOperator: 'EqualsAny', state: 'Enabled' }
+      ]
+    }
   }
 }
 
@@ -43,12 +82,8 @@ resource originGroup 'Microsoft.Cdn/profiles/originGroups@2024-02-01' = {
       successfulSamplesRequired: 3
       additionalLatencyInMilliseconds: 50
     }
-    healthProbeSettings: {
-      probePath: '/api/health'
-      probeRequestType: 'GET'
-      probeProtocol: 'Https'
-      probeIntervalInSeconds: 120
-    }
+    // No health probe: with a single origin there is nothing to fail over to, and every
+    // point of presence probing /api/health would keep instances awake and billed.
   }
 }
 
@@ -140,13 +175,18 @@ resource wafPolicy 'Microsoft.Network/FrontDoorWebApplicationFirewallPolicies@20
       mode: 'Prevention'
       requestBodyCheck: 'Enabled'
       customBlockResponseStatusCode: 429
+      logScrubbing: {
+        state: 'Enabled'
+        scrubbingRules: concat(jsonScrubbing, formScrubbing, headerScrubbing, cookieScrubbing)
+      }
     }
     customRules: {
       rules: [
         {
           // The Functions host's own admin API lives under /admin/host, /admin/functions,
           // /admin/vfs and /admin/extensions; it has no business on the public edge (the
-          // app's admin console pages under /admin stay reachable).
+          // app's admin console pages under /admin stay reachable). Decoded first: the host
+          // decodes %2F and friends too, so /%61dmin/host must not slip past.
           name: 'BlockHostAdminApi'
           priority: 10
           enabledState: 'Enabled'
@@ -156,13 +196,14 @@ resource wafPolicy 'Microsoft.Network/FrontDoorWebApplicationFirewallPolicies@20
             {
               matchVariable: 'RequestUri'
               operator: 'RegEx'
-              transforms: ['Lowercase']
-              matchValue: ['^https?://[^/]+/admin/(host|functions|vfs|extensions)(/|\\?|$)']
+              transforms: ['UrlDecode', 'Lowercase']
+              matchValue: ['^(https?://[^/]+)?/admin/(host|functions|vfs|extensions)(/|\\?|$)']
             }
           ]
         }
         {
-          // Sign-in, registration and redemption: a tight budget per client IP.
+          // Sign-in, registration, unlock and redemption, through the API and through the
+          // HTML forms (/, /r/{id}, /admin/login): a tight budget per client IP.
           name: 'SignInRateLimitPerIp'
           priority: 20
           enabledState: 'Enabled'
@@ -182,8 +223,8 @@ resource wafPolicy 'Microsoft.Network/FrontDoorWebApplicationFirewallPolicies@20
             {
               matchVariable: 'RequestUri'
               operator: 'RegEx'
-              transforms: ['Lowercase']
-              matchValue: ['^https?://[^/]+/api/(sessions|users|users/activation|users/activation/resend|codes/redeem)/?(\\?|$)']
+              transforms: ['UrlDecode', 'Lowercase']
+              matchValue: ['^(https?://[^/]+)?/((api/(sessions(/unlock)?|users(/activation(/resend)?)?|codes/redeem)|r/[^/?]+|admin/login)/?)?(\\?|$)']
             }
           ]
         }
@@ -246,6 +287,19 @@ resource securityPolicy 'Microsoft.Cdn/profiles/securityPolicies@2024-02-01' = {
         }
       ]
     }
+  }
+}
+
+// Who asked for what (access log) and what the WAF blocked and why (WAF log).
+resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'frontdoor-to-log-analytics'
+  scope: profile
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
+      { category: 'FrontDoorAccessLog', enabled: true }
+      { category: 'FrontDoorWebApplicationFirewallLog', enabled: true }
+    ]
   }
 }
 

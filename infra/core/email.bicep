@@ -1,14 +1,14 @@
 // Azure Communication Services Email with an Azure-managed sender domain (behind the
-// enableEmail flag in main.bicep). Its connection string goes straight into Key Vault;
-// the app reads it through a Key Vault reference (MAIL_CONNECTION_STRING).
+// enableEmail flag in main.bicep). The app sends with its managed identity to the
+// service's endpoint (MAIL_ENDPOINT; the role is in app/rbac.bicep): no connection string,
+// no access key in any setting or secret.
 
 param communicationServiceName string
 param emailServiceName string
 param tags object = {}
-@description('Where the messages are stored at rest.')
-param dataLocation string = 'Europe'
-param keyVaultName string
-param connectionStringSecretName string
+@description('Where the messages are stored at rest (Communication Services dataLocation, e.g. Europe, United States, UK).')
+param dataLocation string
+param logAnalyticsWorkspaceId string
 
 resource emailService 'Microsoft.Communication/emailServices@2023-04-01' = {
   name: emailServiceName
@@ -40,18 +40,20 @@ resource communicationService 'Microsoft.Communication/communicationServices@202
   }
 }
 
-resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
-  name: keyVaultName
-}
-
-resource connectionStringSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
-  parent: vault
-  name: connectionStringSecretName
+// What was sent and what became of it (delivered, bounced) in Log Analytics. Engagement
+// logs stay off: tracking is disabled above.
+resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'email-to-log-analytics'
+  scope: communicationService
   properties: {
-    // checkov:skip=CKV_AZURE_41: The value is the service's access key, rotated with the key itself (README, "Rotating secrets"); an expiry date would only break mail.
-    contentType: 'text/plain'
-    value: communicationService.listKeys().primaryConnectionString
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
+      { category: 'EmailSendMailOperational', enabled: true }
+      { category: 'EmailStatusUpdateOperational', enabled: true }
+    ]
   }
 }
 
+output communicationServiceName string = communicationService.name
+output endpoint string = 'https://${communicationService.properties.hostName}'
 output senderAddress string = 'DoNotReply@${domain.properties.mailFromSenderDomain}'

@@ -1,6 +1,8 @@
 // Key Vault for the app's secrets. RBAC mode (no access policies): the app's identity
-// gets Key Vault Secrets User in app/rbac.bicep. Soft delete and purge protection keep a
-// deleted secret recoverable for the retention period.
+// gets Key Vault Secrets User in app/rbac.bicep. Soft delete keeps a deleted secret (and
+// vault) recoverable for the retention period. Purge protection, which also forbids
+// purging the deleted vault, is on where the profile says (prod): elsewhere `azd down
+// --purge` must free the vault's fixed name for the next `azd up` (docs/deployment.md).
 
 param name string
 param location string
@@ -8,6 +10,8 @@ param tags object = {}
 @minValue(7)
 @maxValue(90)
 param softDeleteRetentionInDays int
+@description('Forbid purging deleted secrets and the deleted vault until the retention ends (cannot be turned off again).')
+param purgeProtection bool
 param logAnalyticsWorkspaceId string
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
@@ -23,7 +27,10 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableRbacAuthorization: true
     enableSoftDelete: true
     softDeleteRetentionInDays: softDeleteRetentionInDays
-    enablePurgeProtection: true
+    // The service refuses false: off is "not set"; once on, it stays on.
+    enablePurgeProtection: purgeProtection ? true : null
+    // checkov:skip=CKV_AZURE_110: Purge protection is data: on in prod (infra/environments/prod.json), off in dev and test so that azd down --purge then azd up works.
+    // checkov:skip=CKV_AZURE_42: Soft delete is always on (7 to 90 days); purge protection is on in prod only, see above.
     enabledForDeployment: false
     enabledForDiskEncryption: false
     enabledForTemplateDeployment: false

@@ -1,5 +1,7 @@
 // The app's storage account: tables (state), blob containers (audit, resources, the
-// deployment package) and queues (mail). Reached only with Entra ID: shared keys are off.
+// Functions host's own, the deployment package) and queues (mail). Reached only with
+// Entra ID: shared keys are off, and app/rbac.bicep grants each role on one container,
+// table or queue.
 
 param name string
 param location string
@@ -9,6 +11,7 @@ param skuName string
 
 // Must match shared/storage.py (TABLES, CONTAINERS, QUEUES); tests/infra checks it.
 param tables array
+@description('The app\'s containers and the Functions host\'s (created here, so nobody needs account-wide rights).')
 param containers array
 param queues array
 @description('Container Flex Consumption deploys the app package from.')
@@ -16,11 +19,11 @@ param deploymentContainerName string
 
 @description('Container holding the audit append blobs.')
 param auditContainerName string
-param auditCoolAfterDays int
-param auditArchiveAfterDays int
 param auditDeleteAfterDays int
 @description('Days audit blobs cannot be changed or deleted; 0 for no immutability policy.')
 param auditImmutabilityDays int
+@description('The policy is locked: a locked policy refuses every PUT, so the template leaves it alone.')
+param auditImmutabilityLocked bool = false
 
 param logAnalyticsWorkspaceId string
 
@@ -104,33 +107,15 @@ resource appQueues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-
   name: queue
 }]
 
-// Audit events are appended to append blobs, one blob per writer and period. Azure tiers
-// only block blobs: the cool and archive steps apply to the block-blob copies of closed
-// audit periods under audit/archive/; every audit blob is deleted after the retention.
+// Audit events are appended to append blobs, one blob per writer and period; each is
+// deleted after the retention. No tiering: Azure tiers block blobs only, and the archive
+// tier does not exist on ZRS (prod), so audit stays in the account's hot tier.
 resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
   parent: account
   name: 'default'
   properties: {
     policy: {
       rules: [
-        {
-          name: 'audit-archive-tiering'
-          enabled: true
-          type: 'Lifecycle'
-          definition: {
-            filters: {
-              blobTypes: ['blockBlob']
-              prefixMatch: ['${auditContainerName}/archive/']
-            }
-            actions: {
-              baseBlob: {
-                tierToCool: { daysAfterModificationGreaterThan: auditCoolAfterDays }
-                tierToArchive: { daysAfterModificationGreaterThan: auditArchiveAfterDays }
-                delete: { daysAfterModificationGreaterThan: auditDeleteAfterDays }
-              }
-            }
-          }
-        }
         {
           name: 'audit-retention'
           enabled: true
@@ -155,13 +140,14 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
 
 // Time-based retention on the audit container (prod): blobs can be appended to, never
 // changed or deleted until the period ends. Created unlocked; lock it once verified
-// (README, "Audit retention"): a locked policy can only be extended.
+// (README, "Audit retention"): a locked policy can only be extended, and every later PUT
+// of it fails, so after locking set AUDIT_IMMUTABILITY_LOCKED=true and the template skips it.
 resource auditContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
   parent: blobService
   name: auditContainerName
 }
 
-resource auditImmutability 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2023-05-01' = if (auditImmutabilityDays > 0) {
+resource auditImmutability 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2023-05-01' = if (auditImmutabilityDays > 0 && !auditImmutabilityLocked) {
   parent: auditContainer
   name: 'default'
   properties: {
@@ -175,6 +161,20 @@ resource auditImmutability 'Microsoft.Storage/storageAccounts/blobServices/conta
 resource blobDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   name: 'storage-to-log-analytics'
   scope: blobService
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
+      { category: 'StorageRead', enabled: true }
+      { category: 'StorageWrite', enabled: true }
+      { category: 'StorageDelete', enabled: true }
+    ]
+  }
+}
+
+// Users, sessions and codes live in tables: every read, write and delete of them too.
+resource tableDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'storage-to-log-analytics'
+  scope: tableService
   properties: {
     workspaceId: logAnalyticsWorkspaceId
     logs: [

@@ -19,7 +19,9 @@ INFRA = ROOT / "infra"
 MAIN = INFRA / "main.bicep"
 ENVIRONMENTS = ("dev", "test", "prod")
 
-KEY_VAULT_REFERENCE = re.compile(r"^@Microsoft\.KeyVault\((VaultName=[^;]+;SecretName=[^)]+|SecretUri=https://[^)]+)\)$")
+KEY_VAULT_REFERENCE = re.compile(
+    r"^@Microsoft\.KeyVault\((VaultName=[^;]+;SecretName=[^)]+|SecretUri=https://[^)]+)\)$"
+)
 
 # Bicep app settings the settings model does not read: the Functions host's own.
 HOST_SETTINGS = {
@@ -28,6 +30,7 @@ HOST_SETTINGS = {
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "where the host sends telemetry",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "Entra ID sign-in for telemetry (local auth is off)",
     "AzureWebJobsDisableHomepage": "the host's default page would hide the guest page at /",
+    "PYTHON_THREADPOOL_THREAD_COUNT": "the Python worker's thread pool, sized to the per-instance HTTP concurrency",
 }
 
 # Model settings that are deliberately absent from the Bicep app settings.
@@ -37,6 +40,10 @@ NOT_IN_BICEP = {
     # A connection string is for Azurite only: in Azure shared keys are disabled and the
     # identity-based AzureWebJobsStorage__* settings replace it.
     "AzureWebJobsStorage": "local only",
+    # Mail goes through MAIL_ENDPOINT and the managed identity: no key anywhere in Azure.
+    "MAIL_CONNECTION_STRING": "local or other hosts only",
+    # Nothing in the app reads the level (the worker and host.json set the log levels).
+    "LOG_LEVEL": "unused",
 }
 
 

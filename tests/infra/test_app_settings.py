@@ -122,7 +122,7 @@ def test_key_ring_secret_names_match_what_the_app_refreshes():
 def test_trusted_proxy_count_is_two_behind_front_door_and_one_otherwise():
     value = app_settings(parsed(MAIN))["TRUSTED_PROXY_COUNT"]
     operands = value["operator"]["operands"]
-    assert operands == {"condition": "enableFrontDoor", "true_value": "2", "false_value": "1"}
+    assert operands == {"condition": "useFrontDoor", "true_value": "2", "false_value": "1"}
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

@@ -11,6 +11,7 @@ from bicep_reader import (
     INFRA,
     MAIN,
     ROOT,
+    accessor_path,
     bicep_files,
     body,
     condition,
@@ -76,7 +77,7 @@ def test_bicep_creates_exactly_the_tables_containers_and_queues_the_app_uses():
 
 def test_audit_container_is_immutable_where_the_profile_says_so():
     policy = _one(STORAGE, "Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies")
-    assert condition(policy) is not None, "the policy must depend on auditImmutabilityDays"
+    assert "auditImmutabilityDays" in str(condition(policy)), "the policy must depend on auditImmutabilityDays"
     props = body(policy)["properties"]
     assert props["immutabilityPeriodSinceCreationInDays"] == "auditImmutabilityDays"
     assert props["allowProtectedAppendWrites"] is True  # audit blobs are append blobs
@@ -84,28 +85,35 @@ def test_audit_container_is_immutable_where_the_profile_says_so():
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_audit_lifecycle_is_ordered_and_never_deletes_what_is_still_immutable(env):
+def test_audit_is_never_deleted_while_still_immutable(env):
     audit = profile(env)["audit"]
-    assert 0 < audit["coolAfterDays"] < audit["archiveAfterDays"] < audit["deleteAfterDays"]
+    assert audit["deleteAfterDays"] > 0
     assert audit["deleteAfterDays"] >= audit["immutabilityDays"]
 
 
-def test_lifecycle_rules_tier_then_delete_audit_blobs():
+def test_lifecycle_only_deletes_audit_blobs_after_the_retention_and_never_tiers_them():
+    """The archive tier does not exist on ZRS (prod) and Azure tiers block blobs only, while
+    audit blobs are append blobs: a tiering rule would promise a copy that never exists."""
     rules = body(_one(STORAGE, "Microsoft.Storage/storageAccounts/managementPolicies"))["properties"]["policy"]["rules"]
-    actions = {rule["name"]: rule["definition"]["actions"]["baseBlob"] for rule in rules}
-    tiering = actions["audit-archive-tiering"]
-    assert set(tiering) == {"tierToCool", "tierToArchive", "delete"}
-    assert actions["audit-retention"]["delete"]["daysAfterModificationGreaterThan"] == "auditDeleteAfterDays"
-    for rule in rules:
-        prefixes = rule["definition"]["filters"]["prefixMatch"]
-        assert all(prefix.startswith("${auditContainerName}/") for prefix in prefixes)
+    assert [rule["name"] for rule in rules] == ["audit-retention"]
+    actions = rules[0]["definition"]["actions"]["baseBlob"]
+    assert actions == {"delete": {"daysAfterModificationGreaterThan": "auditDeleteAfterDays"}}
+    assert rules[0]["definition"]["filters"]["prefixMatch"] == ["${auditContainerName}/"]
+    for path in bicep_files():
+        text = path.read_text()
+        assert "tierToArchive" not in text and "tierToCool" not in text, path.name
 
 
-def test_key_vault_uses_rbac_soft_delete_and_purge_protection():
+def test_key_vault_uses_rbac_and_soft_delete_and_purge_protection_where_the_profile_says():
     props = body(_one(KEY_VAULT, "Microsoft.KeyVault/vaults"))["properties"]
     assert props["enableRbacAuthorization"] is True
     assert props["enableSoftDelete"] is True
-    assert props["enablePurgeProtection"] is True
+    # the service refuses `false`: off is "not set"
+    assert props["enablePurgeProtection"]["operator"]["operands"] == {
+        "condition": "purgeProtection",
+        "true_value": True,
+        "false_value": None,
+    }
     assert "accessPolicies" not in props
 
 
@@ -138,30 +146,78 @@ def test_basic_publishing_credentials_are_off():
     assert all(body(p)["properties"]["allow"] is False for p in policies.values())
 
 
-def test_app_identity_gets_only_data_roles_key_vault_secrets_user_and_metrics_publisher():
-    roles = parsed(RBAC)["variables"]["roles"]["value"]
-    expected = {
-        "storageBlobDataOwner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
-        "storageQueueDataContributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
-        "storageTableDataContributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
-        "keyVaultSecretsUser": "4633458b-17de-408a-b874-0445c86b69e6",
-        "keyVaultSecretsOfficer": "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
-        "monitoringMetricsPublisher": "3913510d-42f4-4e42-8a64-420c390055eb",
-    }
-    assert roles == expected
+ROLE_IDS = {
+    "storageBlobDataOwner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
+    "storageBlobDataContributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+    "storageBlobDelegator": "db58b8e5-c6ad-4a2a-8342-4190687cbf4a",
+    "storageQueueDataContributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
+    "storageTableDataContributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
+    "keyVaultSecretsUser": "4633458b-17de-408a-b874-0445c86b69e6",
+    "keyVaultSecretsOfficer": "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
+    "monitoringMetricsPublisher": "3913510d-42f4-4e42-8a64-420c390055eb",
+    "communicationAndEmailServiceOwner": "09976791-48a7-449e-bb21-39d1a415f350",
+}
+
+
+def _assignments() -> dict[str, tuple[str, dict]]:
+    """Role assignment name -> (its key in rbac.bicep's `roles`, the assignment's body)."""
+    found = {}
+    for name, assignment in resources_of_type(parsed(RBAC), "Microsoft.Authorization/roleAssignments").items():
+        role_id = body(assignment)["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
+        path = accessor_path(role_id)
+        assert path and path[0] == "roles" and len(path) == 2, f"{name}: a role from the roles table"
+        found[name] = (path[1], body(assignment))
+    return found
+
+
+def test_app_identity_gets_only_data_roles_key_vault_secrets_user_metrics_publisher_and_mail():
+    assert parsed(RBAC)["variables"]["roles"]["value"] == ROLE_IDS
     text = RBAC.read_text()
     # Owner, Contributor, User Access Administrator: never
-    for broad in ("8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "b24988ac-6180-42a0-ab88-20f7382dd24c",
-                  "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"):
+    broad_roles = (
+        "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
+        "b24988ac-6180-42a0-ab88-20f7382dd24c",
+        "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
+    )
+    for broad in broad_roles:
         assert broad not in text
-    # the officer role is for the deploying user only
-    assignments = resources_of_type(parsed(RBAC), "Microsoft.Authorization/roleAssignments")
-    for name, assignment in assignments.items():
-        props = body(assignment)["properties"]
-        if "keyVaultSecretsOfficer" in str(props["roleDefinitionId"]):
-            assert props["principalId"] == "userPrincipalId", name
-        else:
-            assert props["principalId"] == "appPrincipalId", name
+    # the officer role is for the deploying principal only
+    for name, (role, resource) in _assignments().items():
+        principal = resource["properties"]["principalId"]
+        assert principal == ("userPrincipalId" if role == "keyVaultSecretsOfficer" else "appPrincipalId"), name
+
+
+def test_storage_roles_sit_on_one_container_table_or_queue_never_the_account():
+    """Least privilege: the app's identity cannot rewrite what it was not given (other
+    containers, new tables), and the only account-wide role makes delegation keys."""
+    scopes = {}
+    for role, resource in _assignments().values():
+        if role.startswith("storage"):
+            scope = resource["scope"]
+            if isinstance(scope, dict):  # `refs[i]` of a loop over the named items
+                scope = "{operand_1}[{operand_2}]".format(**scope["operator"]["operands"])
+            scopes[role] = scope
+    assert scopes == {
+        "storageBlobDataOwner": "hostContainerRefs[i]",
+        "storageBlobDataContributor": "dataContainerRefs[i]",
+        "storageBlobDelegator": "storageAccount",
+        "storageTableDataContributor": "tableRefs[i]",
+        "storageQueueDataContributor": "queueRefs[i]",
+    }
+    refs = resources_of_type(parsed(RBAC), "Microsoft.Storage/storageAccounts/blobServices/containers")
+    assert all(ref["existing"] for ref in refs.values())
+    params = parsed(MAIN)["modules"]["rbac"]["config"]["params"]
+    assert params["tables"] == "tables"
+    assert params["queues"] == "queues"
+    # the app's data containers get Contributor; Owner only where the host and deployment need it
+    assert params["dataContainers"] == "containers"
+    assert params["hostContainers"]["function"]["parameters"] == {
+        "arg_1": "hostContainers",
+        "arg_2": ["deploymentContainerName"],
+    }
+    storage_params = parsed(MAIN)["modules"]["storage"]["config"]["params"]
+    assert storage_params["containers"]["function"]["parameters"] == {"arg_1": "containers", "arg_2": "hostContainers"}
+    assert parsed(MAIN)["variables"]["hostContainers"]["value"] == ["azure-webjobs-hosts", "azure-webjobs-secrets"]
 
 
 def test_application_insights_accepts_only_entra_id():
@@ -185,7 +241,7 @@ def test_front_door_waf_rate_limits_by_client_ip_and_blocks_the_host_admin_api()
 
 def test_front_door_and_email_are_behind_flags():
     modules = parsed(MAIN)["modules"]
-    assert modules["frontDoor"]["config"]["condition"] == "enableFrontDoor"
+    assert modules["frontDoor"]["config"]["condition"] == "useFrontDoor"
     assert modules["email"]["config"]["condition"] == "enableEmail"
 
 
