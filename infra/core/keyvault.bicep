@@ -1,8 +1,9 @@
 // Key Vault for the app's secrets. RBAC mode (no access policies): the app's identity
 // gets Key Vault Secrets User in app/rbac.bicep. Soft delete keeps a deleted secret (and
-// vault) recoverable for the retention period. Purge protection, which also forbids
-// purging the deleted vault, is on where the profile says (prod): elsewhere `azd down
-// --purge` must free the vault's fixed name for the next `azd up` (docs/deployment.md).
+// vault) recoverable for the retention period; infra/hooks/preprovision.sh recovers a
+// deleted vault before the next provision. Purge protection, which also forbids purging
+// the deleted vault, is on where the profile says (prod): dev and test can start afresh
+// with `azd down --purge` (docs/deployment.md).
 
 param name string
 param location string

@@ -81,10 +81,12 @@ def test_key_vault_purge_protection_is_on_in_prod_only(env):
     assert accessor_path(params["purgeProtection"]) == ["profile", "keyVaultPurgeProtection"]
 
 
-def test_prod_recovery_of_a_deleted_vault_is_written_down():
+def test_recovery_of_a_deleted_vault_is_written_down_and_scripted():
+    """The pre-provision hook recovers it (tests/infra/test_preprovision_hook.py)."""
     text = (INFRA.parent / "docs" / "deployment.md").read_text()
-    assert "az keyvault recover" in text
+    assert "az keyvault recover" in text and "infra/hooks/preprovision.sh" in text
     assert "azd down --purge" in text
+    assert "az keyvault recover" in (INFRA / "hooks" / "preprovision.sh").read_text()
 
 
 CONDITIONAL_OUTPUT = re.compile(r"\b(?P<module>frontDoor|email)\.outputs\.")
