@@ -44,6 +44,7 @@ from functions.web import (
 )
 from shared import errors
 from shared.admin import AuditQuery, JobsQuery
+from shared.authorization import Role
 from shared.cleanup import JOB as CLEANUP_JOB
 from shared.services import services
 from shared.sessions import Session
@@ -73,17 +74,11 @@ def route(rest: str = "") -> str:
 
 
 def signed_in(ctx: RequestContext) -> Session | None:
-    token = read_cookie(ctx.request, SESSION_COOKIE)
-    if token is None:
-        return None
+    """The console session, whatever its role and password age (for sign-in and sign-out)."""
     try:
-        return services().sessions.authenticate(token)
+        return services().authorizer.authorize(read_cookie(ctx.request, SESSION_COOKIE), allow_expired_password=True)
     except errors.Unauthenticated:
         return None
-
-
-def is_admin(session: Session) -> bool:
-    return session.role == "admin" and not session.password_expired
 
 
 def console(*, admin: bool = True) -> Callable[[ConsoleHandler], Callable]:
@@ -93,11 +88,16 @@ def console(*, admin: bool = True) -> Callable[[ConsoleHandler], Callable]:
 
     def decorate(handler: ConsoleHandler) -> Callable:
         def guarded(ctx: RequestContext) -> func.HttpResponse:
-            session = signed_in(ctx)
-            if session is None:
+            try:
+                session = services().authorizer.authorize(
+                    read_cookie(ctx.request, SESSION_COOKIE),
+                    Role.ADMIN if admin else None,
+                    allow_expired_password=not admin,
+                )
+            except errors.Unauthenticated:
                 back = public_path_and_query(ctx.request) if ctx.request.method == "GET" else console_base()
                 return redirect(login_url(back, console_base()))
-            if admin and not is_admin(session):
+            except errors.Forbidden:
                 return redirect(f"{console_base()}/denied")
             ctx.session = session
             if ctx.request.method != "POST":
@@ -123,10 +123,11 @@ def console_render(ctx: RequestContext, template: str, status: int = 200, header
         headers,
         session=session,
         csrf_token=services().csrf.for_session(session) if session else None,
-        admin=session is not None and is_admin(session),
+        admin=session is not None and services().authorizer.permits(session, Role.ADMIN),
         base=console_base(),
         path=public_path_and_query(ctx.request).split("?")[0].rstrip("/") or console_base(),
         when=when,
+        roles=tuple(Role),
         **context,
     )
 
@@ -381,10 +382,10 @@ def console_users(ctx: RequestContext, form) -> func.HttpResponse:
                           notice=f"{user.email} is {done[action]}.")  # fmt: skip
 
 
-def _role(value: str | None) -> str:
-    if value not in ("user", "admin"):
-        raise errors.InvalidInput("The role must be user or admin.")
-    return value
+def _role(value: str | None) -> Role:
+    if value not in set(Role):
+        raise errors.InvalidInput(f"The role must be {' or '.join(Role)}.")
+    return Role(value)
 
 
 # --- a user's resources: guessing on their guest links ---------------------------------------

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared import errors
 from shared.abuse.sources import forwarded_source
+from shared.authorization import Role
 from shared.services import services
 from shared.sessions import Session
 
@@ -291,15 +292,6 @@ def basic_credentials(req: func.HttpRequest) -> tuple[str, str]:
     return user, password
 
 
-def authenticate(req: func.HttpRequest, *, role: str | None, allow_expired_password: bool) -> Session:
-    session = services().sessions.authenticate(bearer_token(req))
-    if session.password_expired and not allow_expired_password:
-        raise errors.Forbidden("Your password has expired; change it first.", code="password_expired")
-    if role is not None and session.role != role:
-        raise errors.Forbidden()
-    return session
-
-
 Handler = Callable[..., Reply]
 
 
@@ -311,7 +303,7 @@ class ApiSpec:
     query: type[BaseModel] | None
     response: type[BaseModel] | None
     auth: bool
-    role: str | None
+    role: Role | None
     basic_auth: bool
     raw_body: bool
     summary: str
@@ -323,7 +315,7 @@ def api(
     query: type[BaseModel] | None = None,
     response: type[BaseModel] | None = None,
     auth: bool = False,
-    role: str | None = None,
+    role: Role | None = None,
     allow_expired_password: bool = False,
     basic_auth: bool = False,
     raw_body: bool = False,
@@ -350,7 +342,9 @@ def api(
                 if query is not None:
                     ctx.query = validate(query, dict(req.params), "Some query parameters are not valid.")
                 if auth or role:
-                    ctx.session = authenticate(req, role=role, allow_expired_password=allow_expired_password)
+                    ctx.session = services().authorizer.authorize(
+                        bearer_token(req), role, allow_expired_password=allow_expired_password
+                    )
                 reply = handler(ctx) if body is None else handler(ctx, parse_body(ctx, body))
             except errors.DomainError as error:
                 return error_response(ctx, error, basic_auth=basic_auth)

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from shared.accounts.users import UserStore
     from shared.admin import AdminReadouts
     from shared.audit import AuditLog
+    from shared.authorization import Authorizer
     from shared.cleanup import Cleanup
     from shared.codes.service import CodeService, IssuerDirectory
     from shared.config import Settings
@@ -91,6 +92,12 @@ class Services:
             idle_timeout=timedelta(minutes=self.settings.session_idle_minutes),
             lifetime=timedelta(hours=self.settings.session_lifetime_hours),
         )
+
+    @cached_property
+    def authorizer(self) -> Authorizer:
+        from shared.authorization import Authorizer
+
+        return Authorizer(self.sessions, self.users)
 
     @cached_property
     def abuse(self) -> AbuseGuard:
@@ -281,6 +288,7 @@ class Services:
             self.users,
             self.activations,
             self.sessions,
+            self.authorizer,
             hasher,
             self.outbox,
             self.audit,

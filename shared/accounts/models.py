@@ -16,8 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel
 from pydantic.alias_generators import to_camel
 
 from shared.accounts.emails import MAX_LENGTH, InvalidEmail, parse_email
-
-ROLES = ("user", "admin")
+from shared.authorization import Role
 
 
 def _valid_email(value: str) -> str:
@@ -104,7 +103,7 @@ class TokenQuery(Body):
 class RoleChange(Body):
     """PUT /api/admin/users/{userId}/role."""
 
-    role: str = Field(pattern=r"^(user|admin)$")
+    role: str = Field(pattern=rf"^({'|'.join(Role)})$")
 
 
 class MailboxQuery(Body):

@@ -33,8 +33,9 @@ from shared.accounts.password_attempts import PasswordChangeAttempts
 from shared.accounts.passwords import PasswordHasher, Verdict
 from shared.accounts.registrations import PendingRegistrations
 from shared.accounts.unlock import UnlockCodes
-from shared.accounts.users import Role, User, UserStore
+from shared.accounts.users import User, UserStore
 from shared.audit import AuditLog
+from shared.authorization import Authorizer, Role
 from shared.clock import Clock
 from shared.mail.budget import MailBudget
 from shared.mail.outbox import Outbox
@@ -104,6 +105,7 @@ class AccountService:
         users: UserStore,
         activations: ActivationStore,
         sessions: SessionStore,
+        authorizer: Authorizer,
         hasher: PasswordHasher,
         outbox: Outbox,
         audit: AuditLog,
@@ -123,6 +125,7 @@ class AccountService:
         self.users = users
         self._activations = activations
         self._sessions = sessions
+        self._authorizer = authorizer
         self._hasher = hasher
         self._outbox = outbox
         self._audit = audit
@@ -159,7 +162,7 @@ class AccountService:
         actor = self._guest(client_ip)
         self._enforce_policy(password, address.display, event="register", actor=actor, request_id=request_id)
         now = self._clock.now()
-        user = User.new(address, role="user", status="pending", password_hash=self._hasher.hash(password), now=now)
+        user = User.new(address, role=Role.USER, status="pending", password_hash=self._hasher.hash(password), now=now)
         existing = self.users.by_email_hash(address.key_hash)
         owner_id = existing.user_id if existing else None
         if not self._mail_budget.allows(address.key):
@@ -309,7 +312,7 @@ class AccountService:
     # --- the signed-in user ---------------------------------------------------------
 
     def profile(self, session: Session) -> dict:
-        user = self._session_user(session)
+        user = self._authorizer.account(session)
         now = self._clock.now()
         age = now - user.password_changed_at
         return {
@@ -336,7 +339,7 @@ class AccountService:
         guess the password without end: past it the answer is 429 and the session that
         tried ends. The user is updated before the sessions are revoked, which is what
         lets a racing sign-in see the change (`_end_if_outdated`)."""
-        user = self._session_user(session)
+        user = self._authorizer.account(session)
         try:
             self._password_attempts.reserve(user.user_id)
         except errors.TooManyRequests as spent:
@@ -372,7 +375,7 @@ class AccountService:
     def set_display_name(self, session: Session, name: str | None, *, request_id: str | None = None) -> dict:
         """Set (or, with None, clear) the name guests see as the sharer of this user's files;
         without one they see no name at all. Returns the profile."""
-        user = self._update(self._session_user(session), display_name=name)
+        user = self._update(self._authorizer.account(session), display_name=name)
         self._audit.record("display_name", "ok", actor=user.user_id, request_id=request_id)
         return self.profile(session)
 
@@ -427,7 +430,7 @@ class AccountService:
             address = parse_email(admin.email)
             now = self._clock.now()
             user = User.new(
-                address, role="admin", status="active", password_hash=self._hasher.hash(admin.password), now=now
+                address, role=Role.ADMIN, status="active", password_hash=self._hasher.hash(admin.password), now=now
             )
             if self.users.create(user):
                 self._audit.record("admin_bootstrap", "ok", actor="settings", user_id=user.user_id)
@@ -583,12 +586,6 @@ class AccountService:
 
     def _password_expired(self, user: User) -> bool:
         return self._clock.now() - user.password_changed_at >= self._password_max_age
-
-    def _session_user(self, session: Session) -> User:
-        user = self.users.by_id(session.user_id)
-        if user is None or user.status == "locked":
-            raise errors.Unauthenticated("The session's account is gone or locked.")
-        return user
 
     def _admin_target(self, user_id: str, actor: str) -> User:
         if user_id == actor:

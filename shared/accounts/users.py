@@ -22,8 +22,8 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableClient, UpdateMode
 
 from shared import errors
+from shared.authorization import Role
 
-Role = Literal["user", "admin"]
 Status = Literal["pending", "active", "locked"]
 ROW = "account"
 
