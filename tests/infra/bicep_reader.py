@@ -42,8 +42,6 @@ NOT_IN_BICEP = {
     "AzureWebJobsStorage": "local only",
     # Mail goes through MAIL_ENDPOINT and the managed identity: no key anywhere in Azure.
     "MAIL_CONNECTION_STRING": "local or other hosts only",
-    # Nothing in the app reads the level (the worker and host.json set the log levels).
-    "LOG_LEVEL": "unused",
 }
 
 
