@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 import azure.functions as func
 
 from functions.html import render
-from functions.http import RequestContext, usable_in_key, validate
+from functions.http import RequestContext, status_of, usable_in_key, validate
 from functions.web import (
     DEVICE_COOKIE,
     SESSION_COOKIE,
@@ -35,8 +35,8 @@ from functions.web import (
     form_token,
     form_token_valid,
     login_url,
-    minutes_text,
     page,
+    page_message,
     public_path_and_query,
     read_cookie,
     read_form,
@@ -169,13 +169,9 @@ def console_login(ctx: RequestContext) -> func.HttpResponse:
             device_token=read_cookie(req, DEVICE_COOKIE),
             request_id=ctx.request_id,
         )
-    except errors.TooManyRequests as error:
-        message = f"Too many attempts. Try again in {minutes_text(error.retry_after_seconds)}."
-        return _login_form(ctx, return_url, email=email, status=429, error=message,
-                           headers={"Retry-After": str(error.retry_after_seconds)})  # fmt: skip
-    except (errors.Unauthenticated, errors.Forbidden, errors.InvalidInput) as error:
-        status = 403 if isinstance(error, errors.Forbidden) else 401
-        return _login_form(ctx, return_url, email=email, status=status, error=error.message)
+    except (errors.TooManyRequests, errors.Unauthenticated, errors.Forbidden, errors.InvalidInput) as error:
+        status, headers = status_of(error)
+        return _login_form(ctx, return_url, email=email, status=status, error=page_message(error), headers=headers)
     response = redirect(return_url, headers={"Set-Cookie": cookie(SESSION_COOKIE, login.token, path=console_base())})
     # the known-device cookie: strangers' failed sign-ins never hold this browser back
     device_age = services().settings.device_token_days * 24 * 3600
@@ -308,7 +304,7 @@ def console_revoke_code(ctx: RequestContext, form) -> func.HttpResponse:
     try:
         view = services().codes.revoke_by_id(code_id, actor=ctx.session.user_id, request_id=ctx.request_id)
     except (errors.NotFound, errors.Conflict) as problem:
-        return _codes(ctx, status=404 if isinstance(problem, errors.NotFound) else 409, error=problem.message)
+        return _codes(ctx, status=status_of(problem)[0], error=problem.message)
     return _codes(ctx, notice=f"Code {code_id} is {view['state']}.")
 
 
@@ -375,8 +371,8 @@ def console_users(ctx: RequestContext, form) -> func.HttpResponse:
     try:
         user = actions[action]()
     except (errors.NotFound, errors.Conflict, errors.InvalidInput) as problem:
-        return console_render(ctx, "console/users.html", 409 if isinstance(problem, errors.Conflict) else 400,
-                              query=user_id, user=accounts.find_user(user_id), error=problem.message)  # fmt: skip
+        return console_render(ctx, "console/users.html", status_of(problem)[0], query=user_id,
+                              user=accounts.find_user(user_id), error=problem.message)  # fmt: skip
     done = {"lock": "locked; its sessions ended", "unlock": "unlocked", "role": f"now {user.role}; its sessions ended"}
     return console_render(ctx, "console/users.html", query=user.email, user=user, resources=user_resources(user),
                           notice=f"{user.email} is {done[action]}.")  # fmt: skip

@@ -10,8 +10,8 @@ from collections.abc import Callable
 import azure.functions as func
 
 from functions.html import render
-from functions.http import RequestContext
-from functions.web import form_token, form_token_valid, minutes_text, page, read_form
+from functions.http import RequestContext, status_of
+from functions.web import form_token, form_token_valid, page, page_message, read_form
 from shared import errors
 from shared.guest import SharedResource, resource_id_from_link
 from shared.services import services
@@ -79,8 +79,8 @@ def _redeem(
             resource_id, code[:MAX_CODE_INPUT], source=ctx.client_ip, request_id=ctx.request_id
         )
     except errors.TooManyRequests as error:
-        wait = minutes_text(error.retry_after_seconds)
-        return again(429, f"Too many attempts. Try again in {wait}.", {"Retry-After": str(error.retry_after_seconds)})
+        status, headers = status_of(error)
+        return again(status, page_message(error), headers)
     except errors.InvalidInput:  # every wrong, expired, used or revoked code: one answer
         return again(400, FAILED, {})
     shared = shared or svc.guest.shared_resource(redemption.resource_id)

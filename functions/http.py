@@ -170,14 +170,21 @@ def envelope(request_object: Any, message: str, *, data: Any = None, error: str 
     return body
 
 
-def error_response(ctx: RequestContext, error: errors.DomainError, *, basic_auth: bool = False) -> func.HttpResponse:
+def status_of(error: errors.DomainError) -> tuple[int, dict[str, str]]:
+    """The HTTP status of a domain error (its nearest mapped class; 400 otherwise) and the
+    headers every answer to it carries, for the API and the pages alike."""
     status = next((STATUS_BY_ERROR[c] for c in type(error).__mro__ if c in STATUS_BY_ERROR), 400)
-    body = envelope(ctx.request_object, error.message, error=error.code)
-    if error.details is not None:
-        body["details"] = error.details
     headers = {}
     if isinstance(error, errors.TooManyRequests):
         headers["Retry-After"] = str(error.retry_after_seconds)
+    return status, headers
+
+
+def error_response(ctx: RequestContext, error: errors.DomainError, *, basic_auth: bool = False) -> func.HttpResponse:
+    status, headers = status_of(error)
+    body = envelope(ctx.request_object, error.message, error=error.code)
+    if error.details is not None:
+        body["details"] = error.details
     if isinstance(error, errors.Unauthenticated):
         headers["WWW-Authenticate"] = 'Basic realm="api"' if basic_auth else 'Bearer realm="api"'
     return json_response(body, status, headers)
@@ -188,6 +195,27 @@ def storage_failure(error: Exception) -> bool:
     if isinstance(error, ServiceRequestError | ServiceResponseError):
         return True
     return isinstance(error, HttpResponseError) and (error.status_code or 0) >= 500
+
+
+def answer(
+    ctx: RequestContext,
+    work: Callable[[], func.HttpResponse],
+    failure: Callable[[errors.DomainError], func.HttpResponse],
+    crash: Callable[[], func.HttpResponse],
+) -> func.HttpResponse:
+    """What every HTTP function answers: `work()`, or for a domain error `failure(error)`,
+    for a storage outage `failure(StorageUnavailable())` (503), and for anything else,
+    logged, `crash()` (500): never a traceback."""
+    try:
+        return work()
+    except errors.DomainError as error:
+        return failure(error)
+    except Exception as error:
+        if storage_failure(error):
+            log.warning("storage unavailable (%s) request=%s", type(error).__name__, ctx.request_id)
+            return failure(errors.StorageUnavailable())
+        log.exception("unhandled error request=%s", ctx.request_id)
+        return crash()
 
 
 def check_request_size(req: func.HttpRequest, body_limit: int | None = None) -> None:
@@ -334,7 +362,8 @@ def api(
     def decorate(handler: Handler) -> Callable[[func.HttpRequest], func.HttpResponse]:
         def http_function(req: func.HttpRequest) -> func.HttpResponse:
             ctx = RequestContext(request=req, request_id=request_id(req))
-            try:
+
+            def work() -> func.HttpResponse:
                 settings = services().settings
                 check_request_size(req, settings.resource_max_bytes if raw_body else settings.max_json_body_bytes)
                 check_route_values(req)
@@ -346,18 +375,17 @@ def api(
                         bearer_token(req), role, allow_expired_password=allow_expired_password
                     )
                 reply = handler(ctx) if body is None else handler(ctx, parse_body(ctx, body))
-            except errors.DomainError as error:
-                return error_response(ctx, error, basic_auth=basic_auth)
-            except Exception as error:
-                if storage_failure(error):
-                    log.warning("storage unavailable (%s) request=%s", type(error).__name__, ctx.request_id)
-                    return error_response(ctx, errors.StorageUnavailable())
-                log.exception("unhandled error request=%s", ctx.request_id)
                 return json_response(
-                    envelope(ctx.request_object, "Something went wrong on our side.", error="internal_error"), 500
+                    envelope(ctx.request_object, reply.message, data=reply.data), reply.status, reply.headers
                 )
-            return json_response(
-                envelope(ctx.request_object, reply.message, data=reply.data), reply.status, reply.headers
+
+            return answer(
+                ctx,
+                work,
+                lambda error: error_response(ctx, error, basic_auth=basic_auth),
+                lambda: json_response(
+                    envelope(ctx.request_object, "Something went wrong on our side.", error="internal_error"), 500
+                ),
             )
 
         http_function.__name__ = handler.__name__

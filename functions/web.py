@@ -1,11 +1,10 @@
 """The edge of the HTML pages (the guest pages and the admin console): form bodies,
-cookies, CSRF tokens of anonymous forms, redirects, local return URLs, and the one place
-where a page's failure becomes a status and a message. Pages render with
+cookies, CSRF tokens of anonymous forms, redirects, local return URLs, and the error page
+(its status comes from the API's mapping, `functions.http.status_of`). Pages render with
 `functions.html.render` (autoescaped Jinja2 under a CSP without inline script or style)."""
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 from collections.abc import Callable
@@ -16,18 +15,16 @@ import azure.functions as func
 
 from functions.html import render
 from functions.http import (
-    STATUS_BY_ERROR,
     RequestContext,
+    answer,
     check_request_size,
     check_route_values,
     request_id,
     security_headers,
-    storage_failure,
+    status_of,
 )
 from shared import errors
 from shared.services import services
-
-log = logging.getLogger(__name__)
 
 # Cookie names without their prefix (see `cookie_name`)
 SESSION_COOKIE = "console_session"  # the console's session token
@@ -213,19 +210,14 @@ def page(handler: PageHandler) -> Callable[[func.HttpRequest], func.HttpResponse
 
     def http_function(req: func.HttpRequest) -> func.HttpResponse:
         ctx = RequestContext(request=req, request_id=request_id(req))
-        try:
+
+        def work() -> func.HttpResponse:
             check_request_size(req, services().settings.max_json_body_bytes)
             check_route_values(req)
             return handler(ctx)
-        except errors.DomainError as error:
-            return error_page(error)
-        except Exception as error:
-            if storage_failure(error):
-                log.warning("storage unavailable (%s) request=%s", type(error).__name__, ctx.request_id)
-                return error_page(errors.StorageUnavailable())
-            log.exception("unhandled error request=%s", ctx.request_id)
-            return render("error.html", 500, title="Something went wrong",
-                          message="Something went wrong on our side. Please try again.")  # fmt: skip
+
+        return answer(ctx, work, error_page, lambda: render("error.html", 500, title="Something went wrong",
+                      message="Something went wrong on our side. Please try again."))  # fmt: skip
 
     http_function.__name__ = handler.__name__
     http_function.__doc__ = handler.__doc__
@@ -233,11 +225,15 @@ def page(handler: PageHandler) -> Callable[[func.HttpRequest], func.HttpResponse
 
 
 def error_page(error: errors.DomainError) -> func.HttpResponse:
-    status = next((STATUS_BY_ERROR[c] for c in type(error).__mro__ if c in STATUS_BY_ERROR), 400)
-    headers = {}
-    message = error.message
-    if isinstance(error, errors.TooManyRequests):
-        headers["Retry-After"] = str(error.retry_after_seconds)
-        message = f"Too many attempts. Try again in {minutes_text(error.retry_after_seconds)}."
+    status, headers = status_of(error)
+    message = page_message(error)
     titles = {403: "Not allowed", 404: "Not found", 429: "Too many attempts", 503: "Temporarily unavailable"}
     return render("error.html", status, headers, title=titles.get(status, "That did not work"), message=message)
+
+
+def page_message(error: errors.DomainError) -> str:
+    """What a page says of a domain error: its message, or for a refusal by a limit, when
+    to try again in words."""
+    if isinstance(error, errors.TooManyRequests):
+        return f"Too many attempts. Try again in {minutes_text(error.retry_after_seconds)}."
+    return error.message

@@ -1,5 +1,6 @@
 """Domain errors. Each carries a stable machine-readable code and a message safe to show;
-`functions/http.py` maps them to HTTP statuses in one place. Never put a secret in one."""
+`functions/http.py` maps them to HTTP statuses in one place (`status_of`), for the
+API and the pages. Never put a secret in one."""
 
 from __future__ import annotations
 
