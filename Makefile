@@ -5,6 +5,7 @@
 #   make screenshots  docs/screenshots/*.png for the README (a real browser)
 #   make bench  benchmarks and fault tests: Azurite, the local host, targets PASS/FAIL (~20 min)
 #   make fuzz   schemathesis against the local host from /api/openapi.json (~6 min)
+#   make settings-table  the README's settings table, from shared/config.py
 #   make clean  remove the venv, node_modules, Azurite data and caches
 
 PYTHON ?= python3.11
@@ -16,7 +17,7 @@ PORT ?= 7071
 PYTEST_ARGS ?=
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install run test lint format clean bench bench-small screenshots fuzz
+.PHONY: install run test lint format clean bench bench-small screenshots fuzz settings-table
 
 install: $(PIP_STAMP) $(NPM_STAMP) local.settings.json
 
@@ -73,6 +74,10 @@ bench-small: install
 FUZZ_MAX_EXAMPLES ?= 200
 fuzz: install
 	FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) $(PY) -m pytest tests/fuzz --timeout=3600 $(PYTEST_ARGS)
+
+# tests/unit/test_settings_table.py fails until the table is written again
+settings-table: $(PIP_STAMP)
+	$(PY) -m devhost.settings_table
 
 lint: $(PIP_STAMP)
 	$(VENV)/bin/ruff check .
