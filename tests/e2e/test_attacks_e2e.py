@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from functions.web import minutes_text
 from shared.services import Services
 
 from .test_abuse_e2e import active_user
@@ -250,6 +251,34 @@ def test_a_leaked_link_is_rotated_and_the_new_link_works_while_the_attacker_keep
     guest = redeem(edge, fresh, new_code, ipv4())
     assert guest.status_code == 200, guest.text
     assert redeem(edge, leaked, old_code, ipv4()).status_code in (400, 429)  # its codes were revoked
+
+
+def on_the_guest_page(host, resource_id: str, code: str, source: str, form: tuple[str, str]) -> httpx.Response:
+    """The guest page's form posted as the browser that opened it (form token and its cookie)."""
+    token, nonce = form
+    return host.client.post(
+        f"/r/{resource_id}", data={"code": code, "csrfToken": token}, headers=via(source, {"cookie": nonce})
+    )
+
+
+def test_the_guest_page_past_one_addresss_limit_says_when_to_try_again_and_the_code_still_works(edge, accounts):
+    auth, resource_id = a_file(edge, accounts)
+    code = issue(edge, auth, resource_id)["code"]
+    guest = ipv4()
+    page = edge.client.get(f"/r/{resource_id}", headers=via(guest))
+    token = re.search(r'name="csrfToken" value="([^"]+)"', page.text).group(1)
+    form = (token, page.headers["set-cookie"].partition(";")[0])
+    wrong = "000000" if code != "000000" else "111111"
+    tries = [on_the_guest_page(edge, resource_id, wrong, guest, form) for _ in range(5)]  # the limit: 5 per address
+    assert [answer.status_code for answer in tries] == [400] * 5
+    # past it even the right code is not looked at, and the page says when to come back
+    limited = on_the_guest_page(edge, resource_id, code, guest, form)
+    assert limited.status_code == 429
+    wait = int(limited.headers["retry-after"])
+    assert 1 <= wait <= 30 * 60
+    assert f"Too many attempts. Try again in {minutes_text(wait)}." in limited.text
+    # the code was not burned: from another address it opens the file
+    assert on_the_guest_page(edge, resource_id, code, ipv4(), form).status_code == 200
 
 
 def test_a_botnet_of_a_thousand_addresses_does_not_slow_a_guest_who_never_failed(edge, accounts):

@@ -256,11 +256,34 @@ def azure_like_host(launch_devhost, settings, app_settings_values):
         yield running
 
 
+def assert_deployed_headers(host) -> None:
+    """Outside the local environment every answer carries HSTS and nosniff; only HTML pages
+    carry a content security policy."""
+    api, page = host.client.get("/api/health"), host.client.get("/")
+    assert api.status_code == 200, api.text[:300]
+    assert page.headers["content-type"].startswith("text/html")
+    for response in (api, page):
+        assert response.headers["strict-transport-security"].startswith("max-age=31536000")
+        assert response.headers["x-content-type-options"] == "nosniff"
+    assert "content-security-policy" not in api.headers
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+
+
 def test_without_app_environment_the_app_behaves_as_production_and_sends_hsts(azure_like_host):
-    response = azure_like_host.client.get("/api/health")
-    assert response.status_code == 200, response.text[:300]
-    assert response.headers["strict-transport-security"].startswith("max-age=31536000")
-    assert "max-age" in azure_like_host.client.get("/").headers["strict-transport-security"]
+    assert_deployed_headers(azure_like_host)
+
+
+@pytest.fixture(scope="module", params=["dev", "test"])
+def deployed_host(request, launch_devhost, settings, app_settings_values):
+    """A host in a deployed environment other than prod (no dev mailbox there)."""
+    unset = dict.fromkeys(("DEV_MAILBOX_ENABLED", "MAIL_PROVIDER"), "")
+    with launch_devhost({**app_settings_values, **unset, "APP_ENVIRONMENT": request.param}) as running:
+        yield running
+
+
+def test_dev_and_test_send_hsts_like_production(deployed_host):
+    assert_deployed_headers(deployed_host)
 
 
 def test_the_dev_mailbox_does_not_exist_in_azure(azure_like_host):
