@@ -21,7 +21,9 @@ FULL = {
     "latency": {1: 300, 50: 2000, 200: 4000},
     "login": 30,
     "users": 10_000,
+    "races": 200,  # codes, each raced by 50 guests: 10,000 redemptions
     "cleanup": 100_000,
+    "cleanup_states": 10_000,  # expired codes in every state, and as many live ones
     "faults": {"gap_s": 5.0, "before_s": 6.0, "after_s": 10.0, "concurrency": 32},
     "mail": 20,
     "import_runs": 7,
@@ -30,12 +32,14 @@ SMALL = {
     "latency": {1: 15, 50: 60, 200: 200},
     "login": 3,
     "users": 200,
+    "races": 5,
     "cleanup": 500,
+    "cleanup_states": 100,
     "faults": {"gap_s": 2.0, "before_s": 2.0, "after_s": 4.0, "concurrency": 8},
     "mail": 2,
     "import_runs": 2,
 }
-SCENARIOS = ("coldstart", "latency", "login", "users", "cleanup", "faults", "mail")
+SCENARIOS = ("coldstart", "latency", "login", "users", "races", "cleanup", "cleanup_states", "faults", "mail")
 
 
 def _scenario(name: str) -> Callable[[dict], dict]:
@@ -65,11 +69,28 @@ def _scenario(name: str) -> Callable[[dict], dict]:
         with Stack.start() as stack:
             return users.run(stack, stack.host(), sizes["users"])
 
+    def races(sizes: dict) -> dict:
+        from bench import races
+
+        with Stack.start() as stack:
+            return races.run(stack.services(), sizes["races"])
+
     def cleanup(sizes: dict) -> dict:
         from bench import cleanup
 
         with Stack.start() as stack:
             return cleanup.run(stack, sizes["cleanup"])
+
+    def cleanup_states(sizes: dict) -> dict:
+        from bench import cleanup_states
+        from bench.seed import Seeder
+
+        with Stack.start() as stack:
+            owner = Seeder(stack.services()).user(with_session=False)
+            return cleanup_states.run(
+                stack.settings(), sizes["cleanup_states"], now=datetime.now(UTC), owner=owner.user_id,
+                resource_id=owner.resource_id,
+            )  # fmt: skip
 
     def faults(sizes: dict) -> dict:
         from bench import faults

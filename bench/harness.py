@@ -114,6 +114,9 @@ class Stack:
     def services(self):
         return services_for(self.values)
 
+    def settings(self):
+        return settings_for(self.values)
+
     def storage(self):
         """Just the storage clients (the app's `Storage`, same pool settings)."""
         from shared.storage import Storage

@@ -85,6 +85,16 @@ def users(f: dict) -> list[Target]:
     ]
 
 
+def races(f: dict) -> list[Target]:
+    raced = f"{f['codes']} codes x {f['racers']} racers"
+    detail = f"{f['redemptions']} redemptions in {f['wall_s']:.1f} s"
+    return [
+        equal(f"{raced}: codes redeemed twice", f["codes_won_more_than_once"], 0, detail),
+        equal(f"{raced}: codes nobody redeemed", f["codes_won_by_none"], 0),
+        equal(f"{raced}: losers refused but not as used", f["refused_not_as_used"], 0, str(f["refusals"])),
+    ]
+
+
 def cleanup(f: dict) -> list[Target]:
     return [
         at_most(
@@ -96,6 +106,33 @@ def cleanup(f: dict) -> list[Target]:
         ),
         equal("cleanup: live rows read", f["live_rows_touched"], 0, f"{f['requests']} storage requests"),
         equal("cleanup: expired codes left", f["expired_left"], 0),
+    ]
+
+
+def cleanup_states(f: dict) -> list[Target]:
+    scale = f"{f['expired']} expired in every state, {f['live']} live"
+    return [
+        equal("cleanup among states: run", f["status"], "ok", f"{scale}; {f['cleanup_s']:.1f} s; {f['errors'][:1]}"),
+        equal("cleanup among states: expired codes left", f["expired_left"], 0),
+        equal("cleanup among states: live codes lost", f["live_lost"], 0),
+        equal("cleanup among states: owner rows other than the live codes'", f["owner_rows_not_live"], 0),
+        equal(
+            "cleanup among states: requests naming live data",
+            f["requests_outside_expired"],
+            0,
+            f"{f['requests']} requests",
+        ),
+        equal(
+            "cleanup among states: code rows read - changed since issuing",
+            f["code_reads"] - f["code_reads_expected"],
+            0,
+        ),
+        equal("cleanup among states: code row deletes - expected", f["code_deletes"] - f["code_deletes_expected"], 0),
+        equal(
+            "cleanup among states: expire events - codes expired unused",
+            f["expire_events_missing"] + f["expire_events_not_unused"] + f["expire_events_repeated"],
+            0,
+        ),
     ]
 
 

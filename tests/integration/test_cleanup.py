@@ -4,190 +4,51 @@ when two instances run it at the same time."""
 
 from __future__ import annotations
 
-import os
 import random
-import re
 import threading
-import time
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from urllib.parse import unquote
 
 import pytest
-from azure.core.exceptions import AzureError, ServiceResponseError
-from azure.data.tables import UpdateMode
+from azure.core.exceptions import AzureError
 
+from bench import cleanup_states
+from bench.cleanup_states import expire_events, seed, services_with_log
 from shared.cleanup import JOB
 from shared.clock import ManualClock
-from shared.codes.models import HASH_PURPOSE, AccessCode, CodeState, new_code_id
-from shared.codes.store import code_entity, index_fields, owner_entity
-from shared.expiry import ExpiryIndex, batches, bucket_of
+from shared.codes.models import HASH_PURPOSE, CodeState
+from shared.expiry import ExpiryIndex, bucket_of
 from shared.services import Services
-from shared.storage import Storage
 
 from .codes_support import add_resource, add_user, fresh_cursor  # noqa: F401 - a fixture
 
-KEYS = re.compile(r"\((?:PartitionKey=)?'([^']*)',(?:RowKey=)?'([^']*)'\)")
-FILTER = re.compile(r"PartitionKey eq '([^']*)'")
+# Every test's codes expire within the hour before its cleanup: a first run looks back one
+# hour (12 buckets) instead of the default day, a walk that alone costs seconds per run.
+LOOKBACK = {"cleanup_lookback_hours": 1}
 
 
-class RequestLog:
-    """Every storage request while `recording`: (method, table or container, partition, row)."""
-
-    def __init__(self):
-        self.recording = False
-        self.lock = threading.Lock()
-        self.seen: list[tuple[str, str, str | None, str | None]] = []
-
-    def __call__(self, pipeline_request) -> None:
-        if self.recording:
-            for entry in self._describe(pipeline_request.http_request):
-                with self.lock:
-                    self.seen.append(entry)
-
-    def _describe(self, request):
-        parts = getattr(request, "multipart_mixed_info", None)
-        if parts:  # a table transaction: look inside at each operation
-            for part in parts[0]:
-                yield from self._describe(part)
-            return
-        path = unquote(request.url.split("?")[0].split("/", 4)[-1]) if "//" in request.url else request.url
-        target = path.split("(")[0].split("/")[0]
-        keys = KEYS.search(unquote(request.url))
-        query = FILTER.search(unquote(request.url).replace("+", " "))
-        if keys:
-            yield request.method, target, keys.group(1), keys.group(2)
-        elif query:
-            yield "QUERY", target, query.group(1), None
-        else:
-            yield request.method, target, None, None
+@pytest.fixture
+def settings(settings):
+    return settings.model_copy(update=LOOKBACK)
 
 
-def services_with_log(settings, clock, **overrides) -> tuple[Services, RequestLog]:
-    log = RequestLog()
-    svc = Services(settings.model_copy(update=overrides), clock=clock)
-    svc.storage = Storage(svc.settings, request_hook=log)
-    return svc, log
-
-
-def seed(
-    svc: Services, owner: str, resource_id: str, expiries: list[datetime], values: list[str], states, old_version=()
-) -> list:
-    """Codes written the way issuing writes them, but in bulk: code rows (one partition
-    each) in parallel, as active codes; then index rows, carrying the ETag each code row
-    got, and owner rows in batch transactions; then the redemptions and revocations,
-    which change their rows' ETags. The codes at the positions in `old_version` get index
-    rows as the previous version wrote them: without the ETag and the code as issued."""
-    codes = []
-    for value, expires_at, state in zip(values, expiries, states, strict=True):
-        hashed = svc.keys.hash(HASH_PURPOSE, value)
-        codes.append(
-            AccessCode(
-                new_code_id(), hashed.digest, hashed.key_id, owner, resource_id,
-                expires_at - timedelta(minutes=10), expires_at, state,
-            )
-        )  # fmt: skip
-    codes_table, expiry_table = svc.storage.table("codes"), svc.storage.table("expiry")
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        issued = [code_entity(replace(code, state=CodeState.ACTIVE)) for code in codes]
-        etags = [written["etag"] for written in pool.map(lambda row: patiently(codes_table.upsert_entity, row), issued)]
-        by_bucket: dict[str, list[dict]] = {}
-        for position, (code, etag) in enumerate(zip(codes, etags, strict=True)):
-            fields = index_fields(code, etag)
-            if position in old_version:
-                fields = {name: fields[name] for name in ("codeHash", "keyId", "issuerId")}
-            row = {"PartitionKey": bucket_of(code.expires_at), "RowKey": f"code:{code.code_id}", "kind": "code"}
-            by_bucket.setdefault(row["PartitionKey"], []).append({**row, **fields})
-        jobs = [(expiry_table, batch) for rows in by_bucket.values() for batch in batches(rows)]
-        jobs += [(codes_table, batch) for batch in batches([owner_entity(code) for code in codes])]
-        list(pool.map(lambda job: patiently(job[0].submit_transaction, [("upsert", row) for row in job[1]]), jobs))
-        used = [code_entity(code) for code in codes if code.state is not CodeState.ACTIVE]
-        list(pool.map(lambda row: patiently(codes_table.update_entity, row, UpdateMode.MERGE), used))
-    return codes
-
-
-def patiently(call, *args):
-    """Seeding only: retry an idempotent write when the emulator drops a kept-alive connection."""
-    for attempt in range(5):
-        try:
-            return call(*args)
-        except ServiceResponseError:
-            if attempt == 4:
-                raise
-
-
-def expire_events(svc: Services, start: datetime, end: datetime) -> Counter:
-    return Counter(event.code_id for event in svc.audit.read(start, end, types={"expire"}))
-
-
-@pytest.mark.timeout(1800)  # 10,000 + 10,000 codes: several minutes on a busy 2-core machine
 @pytest.mark.usefixtures("fresh_cursor")
 def test_cleanup_deletes_exactly_the_expired_codes_and_reads_no_live_partition(settings):
-    size = int(os.environ.get("CLEANUP_TEST_SIZE", "10000"))  # expired codes, and as many live ones
-    now = datetime(2031, 6, 1, 12, 0, tzinfo=UTC)
-    clock = ManualClock(now - timedelta(hours=2))
-    svc, log = services_with_log(settings, clock, instance_id="cleanup-big")
+    """At small N; `make bench` runs the same at 10,000 + 10,000 (bench/cleanup_states.py)."""
+    svc = Services(settings)
     owner = add_user(svc)
     resource = add_resource(svc, owner)
-    values = [f"{n:06d}" for n in random.sample(range(1_000_000), 2 * size)]
-    expired_at = [now - timedelta(seconds=random.randint(60, 50 * 60)) for _ in range(size)]
-    live_at = [now + timedelta(seconds=random.randint(60, 60 * 60)) for _ in range(size)]
-    states = [CodeState.REDEEMED] * (size // 10) + [CodeState.REVOKED] * (size // 20)
-    states += [CodeState.ACTIVE] * (size - len(states))
-    old_version = set(range(0, size, 10))  # index rows without the ETag, of every state
-    began = time.perf_counter()
-    expired = seed(svc, owner, resource.resource_id, expired_at, values[:size], states, old_version)
-    live = seed(svc, owner, resource.resource_id, live_at, values[size:], [CodeState.ACTIVE] * size)
-    seeded = time.perf_counter()
-
-    clock.advance(hours=2)
-    log.recording = True
-    run = svc.cleanup.run()
-    log.recording = False
-    print(f"\nseeding {seeded - began:.0f}s, cleanup {time.perf_counter() - seeded:.0f}s")
-
-    assert run.status == "ok", run.errors
-    assert (run.counts["code"], run.counts["indexRows"]) == (size, size)
-    codes_table = svc.storage.table("codes")
-    stored = {row["PartitionKey"] for row in codes_table.list_entities(select=["PartitionKey"])}
-    assert not stored & {f"code:{code.code_hash}" for code in expired}
-    assert {f"code:{code.code_hash}" for code in live} <= stored
-    owner_rows = {row["RowKey"] for row in codes_table.query_entities(f"PartitionKey eq 'owner:{owner}'")}
-    assert owner_rows == {code.code_id for code in live}
-
-    # what cleanup asked storage for: expired buckets, expired codes' rows, nothing live
-    live_bucket = bucket_of(now)
-    expired_partitions = {f"code:{code.code_hash}" for code in expired}
-    expired_ids = {code.code_id for code in expired}
-    by_target = Counter((method, target) for method, target, _, _ in log.seen)
-    for method, target, partition, row in log.seen:
-        if target in ("expiry", "ratelimits"):  # rate-limit counters: "<bucket>:<shard>" partitions
-            assert partition is not None and partition < live_bucket, (method, partition)
-        elif target == "codes" and partition.startswith("code:"):
-            assert partition in expired_partitions, (method, partition)
-        elif target == "codes":
-            assert method == "DELETE" and partition == f"owner:{owner}" and row in expired_ids, (method, row)
-        else:
-            assert target in ("jobs", "audit"), (method, target)
-    # an unused code's row goes with one conditional delete; a row that changed since
-    # issuing (redeemed, revoked) first fails that delete, then is read and deleted; a row
-    # behind an old version's index row is read and deleted
-    changed = sum(1 for i, code in enumerate(expired) if code.state is not CodeState.ACTIVE and i not in old_version)
-    code_deletes = [
-        partition for method, _, partition, _ in log.seen if method == "DELETE" and partition.startswith("code:")
-    ]
-    assert by_target[("GET", "codes")] == changed + len(old_version)
-    assert len(code_deletes) == size + changed
-    queried = {partition for method, target, partition, _ in log.seen if (method, target) == ("QUERY", "expiry")}
-    assert len(queried) == 24 * 12  # each bucket of the look-back (a bucket of over 1,000 rows takes 2 pages)
-    print(f"\ncleanup storage requests: {dict(by_target)}")
-
+    f = cleanup_states.run(settings, 200, now=datetime(2031, 6, 1, 12, 0, tzinfo=UTC), owner=owner,
+                           resource_id=resource.resource_id)  # fmt: skip
+    assert f["status"] == "ok", f["errors"]
+    assert (f["codes_purged"], f["index_rows_purged"]) == (200, 200)
+    assert f["expired_left"] == f["live_lost"] == f["owner_rows_not_live"] == 0
+    assert f["requests_outside_expired"] == 0, f["requests_by_kind"]
+    assert f["code_reads"] == f["code_reads_expected"] > 0
+    assert f["code_deletes"] == f["code_deletes_expected"]
+    assert f["buckets_queried"] == f["buckets_expected"] == 12  # each bucket of the look-back
     # one expire event per code that expired unused, none for the redeemed or revoked
-    events = expire_events(svc, now - timedelta(hours=1), now + timedelta(hours=1))
-    unused = {code.code_id for code in expired if code.state is CodeState.ACTIVE}
-    assert set(events) == unused and set(events.values()) == {1}
+    assert f["expire_events_missing"] == f["expire_events_not_unused"] == f["expire_events_repeated"] == 0
 
 
 @pytest.mark.usefixtures("fresh_cursor")
@@ -224,12 +85,13 @@ def test_two_cleanups_at_once_audit_each_expired_code_exactly_once(settings):
 
 @pytest.mark.usefixtures("fresh_cursor")
 def test_cleanup_records_its_run_for_the_admin_console(settings):
-    clock = ManualClock(datetime(2031, 8, 1, 12, 0, tzinfo=UTC))
+    # later than any other test's run: the console lists the newest first
+    clock = ManualClock(datetime(2040, 8, 1, 12, 0, tzinfo=UTC))
     svc, _ = services_with_log(settings, clock)
     run = svc.cleanup.run()
     latest = svc.jobs.recent(JOB, limit=1)[0]
     assert latest.run_id == run.run_id and latest.status == "ok"
-    assert latest.started_at <= latest.ended_at and latest.details["buckets"] == 24 * 12
+    assert latest.started_at <= latest.ended_at and latest.details["buckets"] == 12
 
 
 @pytest.mark.usefixtures("fresh_cursor")
