@@ -44,6 +44,12 @@ ERROR_ENVELOPE = {
 }
 
 
+def _or_empty(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema, plus the empty string: the Functions host leaves out a
+    parameter whose value is empty, so `?user=` reaches the app as no `user` at all."""
+    return {"anyOf": [schema, {"type": "string", "maxLength": 0}]}
+
+
 def _operation(function, spec: ApiSpec | None, auth_level: str, components: dict) -> dict[str, Any]:
     operation: dict[str, Any] = {"operationId": function.get_function_name(), "responses": {}}
     if spec is None:
@@ -74,7 +80,7 @@ def _operation(function, spec: ApiSpec | None, auth_level: str, components: dict
         schema = spec.query.model_json_schema()
         required = set(schema.get("required", []))
         operation["parameters"] = [
-            {"name": name, "in": "query", "required": name in required, "schema": prop}
+            {"name": name, "in": "query", "required": name in required, "schema": _or_empty(prop)}
             for name, prop in schema.get("properties", {}).items()
         ]
     security = []
@@ -84,6 +90,7 @@ def _operation(function, spec: ApiSpec | None, auth_level: str, components: dict
         security.append({"basic": []})
     if auth_level in ("function", "admin"):
         security.append({"functionKey": []})
+        operation["responses"]["401"] = {"description": "No valid function key: the Functions host answers, no body"}
     if security:
         operation["security"] = security
     return operation
