@@ -10,10 +10,14 @@ the README; tests/unit/test_settings_table.py fails when it differs from this re
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
 import re
 import sys
+import textwrap
 import types
+from itertools import pairwise
 from pathlib import Path
 from typing import Literal, Union, get_args, get_origin
 
@@ -114,17 +118,37 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
+def field_docstrings(model: type) -> dict[str, str]:
+    """The string right under each annotated field in the class's source. Read here, not
+    by pydantic (`use_attribute_docstrings`), which would parse the source at every import
+    of the settings, on every cold start."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(model)))
+    body = tree.body[0].body
+    found = {}
+    for statement, following in pairwise(body):
+        if (
+            isinstance(statement, ast.AnnAssign)
+            and isinstance(statement.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            found[statement.target.id] = inspect.cleandoc(following.value.value)
+    return found
+
+
 def render(model: type[Settings] = Settings, sample_path: Path = SAMPLE) -> str:
     """The table, header included, one row per field in the model's order."""
     sample = json.loads(sample_path.read_text(encoding="utf-8")).get("Values") or {}
+    docstrings = field_docstrings(model)
     rows = []
     for name, field in model.model_fields.items():
-        if not field.description:
+        if name not in docstrings:
             raise ValueError(f"{name} has no docstring: say in shared/config.py what the setting does")
         names = env_names(name, field)
         cells = (
             " / ".join(_code(n) for n in names),
-            field.description,
+            docstrings[name],
             accepted(field),
             default(field),
             local_value(names, sample),

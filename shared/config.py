@@ -32,13 +32,9 @@ class Settings(BaseSettings):
     except the storage connection, which follows the Functions host's naming."""
 
     # An empty app setting means "not set": Bicep writes "" for what a flag turns off. Each
-    # field's docstring becomes its description, which the README's settings table shows.
+    # field's docstring is its row in the README's settings table (devhost/settings_table.py).
     model_config = SettingsConfigDict(
-        case_sensitive=False,
-        extra="ignore",
-        populate_by_name=True,
-        env_ignore_empty=True,
-        use_attribute_docstrings=True,
+        case_sensitive=False, extra="ignore", populate_by_name=True, env_ignore_empty=True
     )
 
     # Fails closed: without the setting the app behaves as in production; only

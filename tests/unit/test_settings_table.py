@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
 from devhost.settings_table import README, render, rewrite, table_in
 from shared.config import Settings
@@ -25,8 +25,6 @@ def test_every_setting_has_a_row_under_each_of_its_names():
 
 
 class _Sample(BaseSettings):
-    model_config = SettingsConfigDict(use_attribute_docstrings=True)
-
     mode: bool = False
     """Turns | it on."""
     secret_refresh_seconds: int = Field(default=300, ge=30, le=3600)
