@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from shared.accounts.users import User
 from shared.cleanup import JOB as CLEANUP_JOB
 from shared.clock import ManualClock
+from shared.codes.service import CodeService
+from shared.codes.slots import ActiveCodeSlots
+from shared.codes.store import CodeStore
+from shared.expiry import ExpiryIndex
 from shared.resources import Resource
 from shared.services import Services
 from shared.storage import AUDIT_CONTAINER
@@ -64,3 +69,18 @@ def fresh_cursor(settings):
     jobs.delete_entity("cursor", CLEANUP_JOB)
     yield
     jobs.delete_entity("cursor", CLEANUP_JOB)
+
+
+def codes_service(svc: Services, *, generate: Callable[[], str], expiry: ExpiryIndex | None = None):
+    """The codes service as `Services` wires it, with what a test chooses passed to the
+    constructors: where code values come from (a small code space, fixed values) and the
+    expiry index. Returns the service and its store, to look at the rows."""
+    codes_table = svc.storage.table("codes")
+    store = CodeStore(codes_table, expiry or svc.expiry, svc.pool)
+    service = CodeService(
+        store, svc.resources, svc.issuers, svc.downloads, svc.audit, svc.keys, svc.clock, svc.pool,
+        default_ttl=timedelta(seconds=svc.settings.code_ttl_seconds),
+        slots=ActiveCodeSlots(codes_table, svc.settings.max_active_codes_per_resource),
+        limiter=svc.abuse, actor_for_source=svc.actor_for_ip, generate=generate,
+    )  # fmt: skip
+    return service, store

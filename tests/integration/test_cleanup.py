@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from azure.core.exceptions import AzureError
+from azure.core.exceptions import ResourceNotFoundError
 
 from bench import cleanup_states
 from bench.cleanup_states import expire_events, seed, services_with_log
@@ -20,7 +20,7 @@ from shared.codes.models import HASH_PURPOSE, CodeState
 from shared.expiry import ExpiryIndex, bucket_of
 from shared.services import Services
 
-from .codes_support import add_resource, add_user, fresh_cursor  # noqa: F401 - a fixture
+from .codes_support import add_resource, add_user, codes_service, fresh_cursor  # noqa: F401 - a fixture
 
 # Every test's codes expire within the hour before its cleanup: a first run looks back one
 # hour (12 buckets) instead of the default day, a walk that alone costs seconds per run.
@@ -102,15 +102,15 @@ def test_issued_codes_are_cleaned_up_reading_only_the_rows_that_changed_since_is
     owner = add_user(svc)
     resource = add_resource(svc, owner)
     value = iter(["100001", "100002", "100003", "100004", "100004"])
-    svc.codes._generate = lambda: next(value)
+    codes, store = codes_service(svc, generate=lambda: next(value))
     unused, redeemed, revoked, taken = (
-        svc.codes.issue(owner, resource.resource_id, timedelta(seconds=60)) for _ in range(4)
+        codes.issue(owner, resource.resource_id, timedelta(seconds=60)) for _ in range(4)
     )
-    svc.codes.redeem(resource.resource_id, redeemed.code, source="ip:guest")
-    svc.codes.revoke(owner, revoked.code_id)
+    codes.redeem(resource.resource_id, redeemed.code, source="ip:guest")
+    codes.revoke(owner, revoked.code_id)
     clock.advance(minutes=2)
     # the same code again, still live at cleanup: it takes over the row of `taken`, which expired unused
-    taker = svc.codes.issue(owner, resource.resource_id, timedelta(minutes=60))
+    taker = codes.issue(owner, resource.resource_id, timedelta(minutes=60))
     assert taker.code == taken.code
     clock.advance(minutes=20)
 
@@ -128,10 +128,10 @@ def test_issued_codes_are_cleaned_up_reading_only_the_rows_that_changed_since_is
     ours = {code.code_id for code in (unused, redeemed, revoked, taken, taker)}
     events = expire_events(svc, start, start + timedelta(hours=2))
     assert {code_id: n for code_id, n in events.items() if code_id in ours} == {unused.code_id: 1, taken.code_id: 1}
-    stored = [svc.codes._store.exists(svc.keys.hash(HASH_PURPOSE, code.code)) for code in (unused, redeemed, revoked)]
+    stored = [store.exists(svc.keys.hash(HASH_PURPOSE, code.code)) for code in (unused, redeemed, revoked)]
     assert stored == [None, None, None]
-    assert svc.codes._store.exists(svc.keys.hash(HASH_PURPOSE, taker.code)).code.code_id == taker.code_id
-    assert [row.code_id for row in svc.codes._store.owner_rows(owner)] == [taker.code_id]
+    assert store.exists(svc.keys.hash(HASH_PURPOSE, taker.code)).code.code_id == taker.code_id
+    assert [row.code_id for row in store.owner_rows(owner)] == [taker.code_id]
 
 
 def test_an_issuance_whose_index_row_cannot_be_written_leaves_no_rows_behind(settings):
@@ -139,9 +139,9 @@ def test_an_issuance_whose_index_row_cannot_be_written_leaves_no_rows_behind(set
     owner = add_user(svc)
     resource = add_resource(svc, owner)
     # the index's table is missing: its write fails as it would in a storage fault
-    svc.__dict__["expiry"] = ExpiryIndex(svc.storage.table("nosuchtable"))
-    svc.codes._generate = lambda: "100005"
-    with pytest.raises(AzureError):
-        svc.codes.issue(owner, resource.resource_id)
-    assert svc.codes._store.exists(svc.keys.hash(HASH_PURPOSE, "100005")) is None
-    assert svc.codes._store.owner_rows(owner) == []
+    codes, store = codes_service(svc, generate=lambda: "100005", expiry=ExpiryIndex(svc.storage.table("nosuchtable")))
+    with pytest.raises(ResourceNotFoundError) as failed:
+        codes.issue(owner, resource.resource_id)
+    assert failed.value.error_code == "TableNotFound"
+    assert store.exists(svc.keys.hash(HASH_PURPOSE, "100005")) is None
+    assert store.owner_rows(owner) == []

@@ -120,6 +120,7 @@ def test_a_new_instance_continues_the_count_of_the_others(svc):
 
 
 def test_sweeping_an_ended_bucket_deletes_its_counters_and_no_live_one(limiter, svc, clock):
+    clock.advance(days=401)  # a day no other test counts in: the sweep deletes only this test's counters
     ended = Limit("test-sweep-old", limit=5, window=timedelta(minutes=5))
     key = unique_key()
     limiter.hold(ended, key)
@@ -145,7 +146,8 @@ def test_counters_store_no_raw_key(limiter, svc, clock):
 def test_the_cleanup_job_sweeps_rate_limit_counters_of_ended_buckets(make_services, clock):
     # The cursor is global and only moves forward: a run of another test (or one at the
     # wall time, later than this test's clock) must not leave this bucket behind it.
-    svc = make_services()
+    clock.advance(days=402)  # a day no other test counts in, and a look-back of an hour, not a day
+    svc = make_services(cleanup_lookback_hours=1)
     limit = Limit("test-cleanup-sweep", limit=5, window=timedelta(minutes=5))
     limiter = RateLimiter(svc.storage.table("ratelimits"), svc.keys, svc.clock)
     key = unique_key()
