@@ -5,7 +5,6 @@ noisy machines make timings meaningless here)."""
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 
@@ -24,12 +23,14 @@ SIZES = {1: 5, 50: 50, 200: 200}  # requests per concurrency level
 def test_issue_and_redeem_are_measured_against_the_storage_floor_at_every_concurrency():
     with Stack.start() as stack:
         figures = latency.run(stack, stack.host(), SIZES)
-    for op in ("issue", "redeem"):
-        for level in latency.LEVELS:
-            service, floor = figures["service"][op][f"c{level}"], figures["floor"][op][f"c{level}"]
-            assert service["errors"] == 0, service["statuses"]
-            assert service["n"] == SIZES[level] and floor["n"] == SIZES[level]
-            assert service["p50_ms"] > 0 and floor["p50_ms"] > 0 and service["throughput_per_s"] > 0
+    for level in latency.LEVELS:
+        issued, redeemed = (figures["service"][op][f"c{level}"] for op in ("issue", "redeem"))
+        # every code issued, and every guest's redemption of it let in, at every concurrency
+        assert issued["statuses"] == {"201": SIZES[level]}, issued["statuses"]
+        assert redeemed["statuses"] == {"200": SIZES[level]}, redeemed["statuses"]
+        for op in ("issue", "redeem"):  # the floor did the same work without a failure
+            floor = figures["floor"][op][f"c{level}"]
+            assert (floor["n"], floor["errors"]) == (SIZES[level], 0)
     assert {t.name for t in targets_for({"latency": figures})} >= {"redeem p50 at c1 / floor"}
 
 
@@ -45,8 +46,8 @@ def test_every_code_of_many_users_is_redeemed_exactly_once_even_when_raced():
 def test_login_is_measured_against_bcrypt_alone():
     with Stack.start() as stack:
         figures = login.run(stack, stack.host(), SMALL["login"])
-    assert figures["statuses"] == {"201": SMALL["login"]}
-    assert figures["bcrypt_p50_ms"] > 0 and not math.isnan(figures["ratio"])
+    assert figures["statuses"] == {"201": SMALL["login"]}  # every sign-in with the right password got a session
+    assert figures["bcrypt_cost"] >= 10  # compared with the work the product requires at least
 
 
 def test_cleanup_removes_every_expired_code_and_never_touches_a_live_row():
@@ -55,7 +56,7 @@ def test_cleanup_removes_every_expired_code_and_never_touches_a_live_row():
     assert figures["live_rows_touched"] == 0
     assert figures["expired_left"] == 0 and figures["live_kept"] == figures["live_checked"]
     assert figures["codes_purged"] == 200 and not figures["job"]["errors"]
-    assert figures["requests"] > 0 and figures["floor_s"] > 0
+    assert figures["expired_checked"] > 0 and figures["live_checked"] > 0  # the checks above looked at rows
 
 
 def test_a_storage_outage_answers_503_never_500_and_keeps_every_acknowledged_redemption():
@@ -77,11 +78,13 @@ def test_mail_with_a_failing_provider_ends_in_the_poison_queue_and_none_is_lost(
     assert figures["lost_after_recovery"] == 0
 
 
-def test_import_time_of_the_app_is_compared_with_the_bare_minimum():
+def test_a_just_started_host_answers_its_first_requests_as_a_warm_one_does():
     with Stack.start() as stack:
         figures = coldstart.run(stack, runs=1)
-    assert figures["import_function_app_ms"] > 0 and figures["import_minimum_ms"] > 0
-    assert figures["first_requests"]["health"]["status"] == 200
+    # a host just started answers its first requests as a warm one does: health, and a
+    # guest's wrong code the generic refusal, never a 500
+    first = figures["first_requests"]
+    assert (first["health"]["status"], first["redeem"]["status"]) == (200, 400)
 
 
 def test_the_command_prints_the_targets_and_writes_the_figures(tmp_path):
