@@ -44,6 +44,7 @@ from functions.web import (
 )
 from shared import errors
 from shared.admin import AuditQuery, JobsQuery
+from shared.audit import AuditEventType
 from shared.authorization import Role
 from shared.cleanup import JOB as CLEANUP_JOB
 from shared.services import services
@@ -53,10 +54,6 @@ bp = func.Blueprint()
 
 AREA = "console"  # browsers see CONSOLE_BASE_PATH (/admin): see the module docstring
 AUDIT_PAGE_SIZE = 50
-AUDIT_TYPES = (
-    "issue", "redeem", "revoke", "expire", "login", "logout", "register", "activate", "activation_resend",
-    "password_change", "lock", "unlock", "role_change", "admin_bootstrap", "link_rotate", "unlock_request",
-)  # fmt: skip
 CHART_HOURS = 24
 REFUSED = (
     "The form's security token is missing or not valid, so the request was refused. Reload the page and try again."
@@ -275,7 +272,7 @@ def console_audit(ctx: RequestContext, form) -> func.HttpResponse:
         "console/audit.html",
         400 if error else 200,
         filters=filters,
-        types=AUDIT_TYPES,
+        types=tuple(AuditEventType),
         page_number=page_number,
         result=result,
         error=error,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared import errors
+from shared.audit import AuditEventType
 
 if TYPE_CHECKING:  # the query models are needed at start-up (registration); these only later
     from shared.audit import AuditLog
@@ -19,7 +20,7 @@ if TYPE_CHECKING:  # the query models are needed at start-up (registration); the
 MAX_AUDIT_RANGE = timedelta(days=7)
 DEFAULT_AUDIT_RANGE = timedelta(hours=1)
 # what the codes chart counts: successful audit events of these types, by series
-CODE_ACTIVITY = {"issue": "issued", "redeem": "redeemed", "expire": "expired"}
+CODE_ACTIVITY = {AuditEventType.ISSUE: "issued", AuditEventType.REDEEM: "redeemed", AuditEventType.EXPIRE: "expired"}
 # the start of an ISO 8601 date-time; pydantic alone would also read "0.5" as Unix time
 ISO_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]")
 EARLIEST_AUDIT_TIME = datetime(2000, 1, 1, tzinfo=UTC)

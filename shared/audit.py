@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Literal
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
@@ -26,6 +27,30 @@ from pydantic import BaseModel, Field, field_validator
 from shared.clock import Clock
 
 Outcome = Literal["ok", "fail"]
+
+
+class AuditEventType(StrEnum):
+    """What an audit event records: every state change has one."""
+
+    ISSUE = "issue"
+    REDEEM = "redeem"
+    REVOKE = "revoke"
+    EXPIRE = "expire"
+    LINK_ROTATE = "link_rotate"
+    LOGIN = "login"
+    LOGOUT = "logout"
+    REGISTER = "register"
+    ACTIVATE = "activate"
+    ACTIVATION_RESEND = "activation_resend"
+    PASSWORD_CHANGE = "password_change"  # noqa: S105 - an event name, not a secret
+    DISPLAY_NAME = "display_name"
+    LOCK = "lock"
+    UNLOCK = "unlock"
+    ROLE_CHANGE = "role_change"
+    ADMIN_BOOTSTRAP = "admin_bootstrap"
+    UNLOCK_REQUEST = "unlock_request"
+    MAIL = "mail"
+
 
 MAX_TEXT = 256  # characters of any one text in an event
 MAX_DETAILS = 20  # entries in `details`
@@ -42,7 +67,7 @@ def capped(value: object, limit: int = MAX_TEXT) -> object:
 
 class AuditEvent(BaseModel):
     time: datetime
-    type: str = Field(pattern=r"^[a-z_.]{1,40}$")  # issue, redeem, revoke, expire, link_rotate, login, ...
+    type: str = Field(pattern=r"^[a-z_.]{1,40}$")  # an AuditEventType; plain text, so any stored line reads back
     outcome: Outcome
     reason: str | None = None  # why it failed: expired, used, revoked, unknown, wrong_resource, ...
     actor: str | None = None  # a user id, or "ip:<keyed hash>" for a guest
@@ -91,7 +116,7 @@ class AuditLog:
         self._appends = 0
         self._blob: BlobClient | None = None
 
-    def record(self, type: str, outcome: Outcome, **fields) -> AuditEvent:
+    def record(self, type: AuditEventType, outcome: Outcome, **fields) -> AuditEvent:
         event = AuditEvent(time=self._clock.now(), type=type, outcome=outcome, **fields)
         self.write(event)
         return event

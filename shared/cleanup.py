@@ -123,7 +123,7 @@ class Cleanup:
 
 
 def _kind(index_row: dict) -> str:
-    return index_row.get("kind") or index_row["RowKey"].split(":", 1)[0]
+    return index_row["kind"]
 
 
 def _count(run: JobRun, kind: str, n: int) -> None:

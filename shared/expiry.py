@@ -1,7 +1,7 @@
 """The expiry index: TTL-style partitions by expiry bucket.
 
 Everything that expires (codes, sessions, activation codes) is registered here under
-PartitionKey = the 5-minute bucket in which it expires at the latest. Cleanup then
+PartitionKey = the bucket (BUCKET, 5 minutes) in which it expires at the latest. Cleanup then
 reads only buckets that are wholly in the past, one partition at a time, and deletes
 in batch transactions of at most 100 rows (one partition per batch, as the service
 requires). Live data is never scanned.
@@ -11,19 +11,34 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from azure.data.tables import TableClient, TableTransactionError
 
-BUCKET = timedelta(minutes=5)
+BUCKET = timedelta(minutes=5)  # divides an hour, so buckets start on whole minutes of the hour
 BATCH_LIMIT = 100  # entities per table transaction
 _FORMAT = "%Y%m%d%H%M"
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # where buckets are counted from
+
+
+class ExpiryKind(StrEnum):
+    """What an index row names (its `kind`, and the start of its RowKey); cleanup has one
+    purge per kind. RATELIMIT has no index rows: counters live in partitions of their own
+    bucket and are swept whole (shared/abuse/ratelimit.py)."""
+
+    CODE = "code"
+    SESSION = "session"
+    ACTIVATION = "activation"
+    REGISTRATION = "registration"
+    DEVICE = "device"
+    UNLOCK = "unlock"
+    RATELIMIT = "ratelimit"
 
 
 def bucket_of(moment: datetime) -> str:
     """The bucket holding `moment`: its start, as a sortable string."""
     moment = moment.astimezone(UTC)
-    start = moment - timedelta(minutes=moment.minute % 5, seconds=moment.second, microseconds=moment.microsecond)
-    return start.strftime(_FORMAT)
+    return (moment - (moment - _EPOCH) % BUCKET).strftime(_FORMAT)
 
 
 def bucket_start(bucket: str) -> datetime:
@@ -60,13 +75,18 @@ def delete_batch(table: TableClient, partition: str, row_keys: list[str]) -> Non
             table.delete_entity(partition, row_key)
 
 
+def key_of(index_row: dict) -> str:
+    """The key an index row was added with (its RowKey without the kind)."""
+    return index_row["RowKey"].removeprefix(f"{index_row['kind']}:")
+
+
 class ExpiryIndex:
     """Rows are `{PartitionKey: bucket, RowKey: "<kind>:<key>", ...what cleanup needs}`."""
 
     def __init__(self, table: TableClient):
         self._table = table
 
-    def add(self, kind: str, key: str, expires_at: datetime, **fields) -> None:
+    def add(self, kind: ExpiryKind, key: str, expires_at: datetime, **fields) -> None:
         self._table.upsert_entity(
             {"PartitionKey": bucket_of(expires_at), "RowKey": f"{kind}:{key}", "kind": kind, **fields}
         )

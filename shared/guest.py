@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from shared.resources import RESOURCE_ID_PATTERN, ResourceStore
+from shared.resources import RESOURCE_ID, RESOURCE_ID_PATTERN, ResourceStore
 
 if TYPE_CHECKING:  # the guest pages import this module at start-up; the store only later
     from shared.accounts.users import UserStore
 
 # "/r/<id>" anywhere in a pasted link (absolute or not), or the bare id
-_LINK_PATH = re.compile(r"(?:^|/)r/([A-Za-z0-9_-]{22})/?$")
+_LINK_PATH = re.compile(rf"(?:^|/)r/({RESOURCE_ID})/?$")
 MAX_LINK_LENGTH = 2048
 
 

@@ -1,8 +1,8 @@
 """Resources: the files a signed-in user uploads and hands out codes for.
 
-Each resource has an opaque, unguessable id (`secrets.token_urlsafe(16)`: 128 random
-bits) that the guest link `/r/<resourceId>` carries. The bytes live in the `resources`
-container under the row's `blobName` (the id the resource was created with; rows from
+Each resource has an opaque, unguessable id (`new_resource_id`: 128 random bits) that
+the guest link `/r/<resourceId>` carries. The bytes live in the `resources` container
+under the row's `blobName` (the id the resource was created with; rows from
 before the field: the id). The `resources` table holds
 
 - a resource row, PartitionKey = resourceId, RowKey = "resource": the point read that
@@ -21,6 +21,7 @@ ETag-conditional on the owner row, so a PUT lands on whichever id the name has.
 from __future__ import annotations
 
 import base64
+import math
 import re
 import secrets
 import unicodedata
@@ -38,7 +39,11 @@ from shared import errors
 from shared.clock import Clock
 
 RESOURCE_ROW = "resource"
-RESOURCE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22}$")
+# A resource id: RESOURCE_ID_BYTES from the CSPRNG, URL-safe base64 without padding.
+RESOURCE_ID_BYTES = 16
+RESOURCE_ID_BITS = 8 * RESOURCE_ID_BYTES
+RESOURCE_ID = rf"[A-Za-z0-9_-]{{{math.ceil(RESOURCE_ID_BYTES * 8 / 6)}}}"  # its shape, for patterns
+RESOURCE_ID_PATTERN = re.compile(rf"^{RESOURCE_ID}$")
 NAME_MAX_LENGTH = 200
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 CONTENT_TYPE_PATTERN = re.compile(r"^[A-Za-z0-9!#$&^_.+-]{1,64}/[A-Za-z0-9!#$&^_.+-]{1,64}$")
@@ -49,6 +54,10 @@ RETIRED_AT = "retiredAt"
 SUCCESSOR = "successor"
 # tries of an ETag-conditional write that a concurrent PUT or move may beat
 WRITE_ATTEMPTS = 5
+
+
+def new_resource_id() -> str:
+    return secrets.token_urlsafe(RESOURCE_ID_BYTES)
 
 
 @dataclass(frozen=True)
@@ -166,7 +175,7 @@ class ResourceStore:
         if not data:
             raise errors.InvalidInput("The body is empty; send the file's bytes.", code="empty_body")
         now = self._clock.now()
-        resource_id = secrets.token_urlsafe(16)
+        resource_id = new_resource_id()
         owner_row = {
             "PartitionKey": f"owner:{owner_id}",
             "RowKey": name_key(name),
@@ -300,7 +309,7 @@ class ResourceStore:
                 raise errors.NotFound("No such resource.", code="resource_not_found")
             if SUCCESSOR in entity:
                 return entity
-            mark = {RETIRED_AT: self._clock.now(), SUCCESSOR: secrets.token_urlsafe(16)}
+            mark = {RETIRED_AT: self._clock.now(), SUCCESSOR: new_resource_id()}
             try:
                 self._table.update_entity(
                     {**_keys(entity), **mark},

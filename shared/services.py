@@ -190,22 +190,20 @@ class Services:
 
     @cached_property
     def cleanup(self) -> Cleanup:
-        from shared.accounts.devices import DEVICE_KIND
-        from shared.accounts.registrations import KIND as REGISTRATION_KIND
-        from shared.accounts.unlock import UNLOCK_KIND
         from shared.cleanup import Cleanup
+        from shared.expiry import ExpiryKind
 
         # What cleanup deletes, by the `kind` of the expiry index's rows: one entry per area.
         purges = {
-            "code": self.codes.purge,
-            "session": self.sessions.purge,
-            "activation": self.activations.purge,
-            REGISTRATION_KIND: self.registrations.purge,
-            DEVICE_KIND: self.devices.purge,
-            UNLOCK_KIND: self.unlock_codes.purge,
+            ExpiryKind.CODE: self.codes.purge,
+            ExpiryKind.SESSION: self.sessions.purge,
+            ExpiryKind.ACTIVATION: self.activations.purge,
+            ExpiryKind.REGISTRATION: self.registrations.purge,
+            ExpiryKind.DEVICE: self.devices.purge,
+            ExpiryKind.UNLOCK: self.unlock_codes.purge,
         }
         # What lives in partitions of its own expiry bucket and goes whole.
-        sweeps = {"ratelimit": self.abuse.sweep_counters}
+        sweeps = {ExpiryKind.RATELIMIT: self.abuse.sweep_counters}
         return Cleanup(
             self.expiry,
             self.jobs,

@@ -20,7 +20,7 @@ from azure.data.tables import TableClient, UpdateMode
 
 from shared import errors
 from shared.clock import Clock
-from shared.expiry import ExpiryIndex
+from shared.expiry import ExpiryIndex, ExpiryKind, key_of
 from shared.keys import KeyRing
 
 TOKEN_PURPOSE = "session-token"  # noqa: S105 - a hash purpose label, not a secret
@@ -95,7 +95,7 @@ class SessionStore:
             "passwordExpired": password_expired,
         }
         # index rows first: a session is never live without a way to find and delete it
-        self._expiry.add("session", f"{hashed.digest}:{hashed.key_id}", absolute_end, userId=user_id)
+        self._expiry.add(ExpiryKind.SESSION, f"{hashed.digest}:{hashed.key_id}", absolute_end, userId=user_id)
         self._table.upsert_entity({"PartitionKey": f"u:{user_id}", "RowKey": f"{hashed.digest}:{hashed.key_id}"})
         self._table.create_entity(entity)
         return token, _session_from(entity)
@@ -136,7 +136,7 @@ class SessionStore:
     def purge(self, index_rows: list[dict]) -> int:
         """Cleanup: delete the sessions behind expired index rows (idempotent)."""
         for row in index_rows:
-            token_hash, key_id = row["RowKey"].removeprefix("session:").split(":")
+            token_hash, key_id = key_of(row).split(":")
             self._table.delete_entity(f"t:{token_hash}", key_id)
             self._table.delete_entity(f"u:{row['userId']}", f"{token_hash}:{key_id}")
         return len(index_rows)

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 from shared.abuse.guard import limit_from
 from shared.codes.models import CODE_SPACE, LONGEST_TTL_SECONDS
 from shared.config import Settings
+from shared.resources import RESOURCE_ID_BITS
 
-RESOURCE_ID_BITS = 128  # secrets.token_urlsafe(16)
 TARGET = 1e-4
 ATTACKER_SOURCES = 1000
 ACTIVE_CODES = 10_000

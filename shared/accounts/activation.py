@@ -37,7 +37,7 @@ from azure.data.tables import TableClient, UpdateMode
 
 from shared import errors
 from shared.clock import Clock
-from shared.expiry import ExpiryIndex
+from shared.expiry import ExpiryIndex, ExpiryKind, key_of
 from shared.keys import KeyedHash, KeyRing
 
 CODE_PURPOSE = "activation-code"
@@ -156,7 +156,7 @@ class ActivationStore:
                 "purgeAfter": purge_after,
             }
             # index first: a row is never stored without a way to find and delete it
-            self._expiry.add("activation", user_id, purge_after, userId=user_id)
+            self._expiry.add(ExpiryKind.ACTIVATION, user_id, purge_after, userId=user_id)
             try:
                 if existing is None:
                     self._table.create_entity(entity)
@@ -221,7 +221,7 @@ class ActivationStore:
         now = self._clock.now()
         deleted = 0
         for row in index_rows:
-            user_id = row["RowKey"].removeprefix("activation:")
+            user_id = key_of(row)
             entity = self._get(user_id)
             if entity is None or entity["purgeAfter"] > now:
                 continue

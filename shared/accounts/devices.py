@@ -21,13 +21,12 @@ from azure.data.tables import TableClient
 
 from shared.accounts.users import User
 from shared.clock import Clock
-from shared.expiry import ExpiryIndex
+from shared.expiry import ExpiryIndex, ExpiryKind, key_of
 from shared.keys import KeyedHash, KeyRing
 from shared.sessions import TOKEN_PATTERN
 
 DEVICE_PURPOSE = "device-token"
 PASSWORD_STAMP_PURPOSE = "device-password"  # noqa: S105 - a hash purpose label, not a secret
-DEVICE_KIND = "device"  # kind of the expiry index's rows
 
 
 class DeviceStore:
@@ -64,7 +63,7 @@ class DeviceStore:
         hashed = self._keys.hash(DEVICE_PURPOSE, token)
         stamp = self._keys.hash(PASSWORD_STAMP_PURPOSE, user.password_hash)
         expires_at: datetime = self._clock.now() + self._lifetime
-        self._expiry.add(DEVICE_KIND, f"{hashed.digest}:{hashed.key_id}", expires_at)
+        self._expiry.add(ExpiryKind.DEVICE, f"{hashed.digest}:{hashed.key_id}", expires_at)
         self._table.upsert_entity(
             {
                 "PartitionKey": f"d:{hashed.digest}",
@@ -82,7 +81,7 @@ class DeviceStore:
         it on; its newer index row will come)."""
         now = self._clock.now()
         for row in index_rows:
-            digest, _, key_id = row["RowKey"].removeprefix(f"{DEVICE_KIND}:").partition(":")
+            digest, _, key_id = key_of(row).partition(":")
             try:
                 device = self._table.get_entity(f"d:{digest}", key_id)
             except ResourceNotFoundError:

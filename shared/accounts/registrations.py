@@ -19,9 +19,7 @@ from datetime import datetime, timedelta
 from shared.accounts.activation import ActivationStore
 from shared.accounts.users import User, UserStore
 from shared.clock import Clock
-from shared.expiry import ExpiryIndex
-
-KIND = "registration"
+from shared.expiry import ExpiryIndex, ExpiryKind
 
 
 class PendingRegistrations:
@@ -44,7 +42,7 @@ class PendingRegistrations:
     def track(self, user: User) -> datetime:
         """Enter a registration in the expiry index (before its rows are written); returns its end."""
         ends = self.ends_at(user)
-        self._expiry.add(KIND, user.user_id, ends, userId=user.user_id, emailHash=user.email_hash)
+        self._expiry.add(ExpiryKind.REGISTRATION, user.user_id, ends, userId=user.user_id, emailHash=user.email_hash)
         return ends
 
     def end(self, user: User) -> bool:

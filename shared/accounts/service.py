@@ -34,7 +34,7 @@ from shared.accounts.passwords import PasswordHasher, Verdict
 from shared.accounts.registrations import PendingRegistrations
 from shared.accounts.unlock import UnlockCodes
 from shared.accounts.users import User, UserStore
-from shared.audit import AuditLog
+from shared.audit import AuditEventType, AuditLog
 from shared.authorization import Authorizer, Role
 from shared.clock import Clock
 from shared.mail.budget import MailBudget
@@ -160,14 +160,21 @@ class AccountService:
         self._count("registration", client_ip)
         address = self._address(email)
         actor = self._guest(client_ip)
-        self._enforce_policy(password, address.display, event="register", actor=actor, request_id=request_id)
+        self._enforce_policy(
+            password, address.display, event=AuditEventType.REGISTER, actor=actor, request_id=request_id
+        )
         now = self._clock.now()
         user = User.new(address, role=Role.USER, status="pending", password_hash=self._hasher.hash(password), now=now)
         existing = self.users.by_email_hash(address.key_hash)
         owner_id = existing.user_id if existing else None
         if not self._mail_budget.allows(address.key):
             self._audit.record(
-                "register", "fail", reason="mail_budget", actor=actor, user_id=owner_id, request_id=request_id
+                AuditEventType.REGISTER,
+                "fail",
+                reason="mail_budget",
+                actor=actor,
+                user_id=owner_id,
+                request_id=request_id,
             )
             return
         ends = self._registrations.track(user)  # before any row: cleanup always finds them
@@ -177,18 +184,18 @@ class AccountService:
             issued = self._activations.issue(user.user_id, keep_until=ends)
             if not stored:  # a racing registration of the address came first; its code went
                 self._audit.record(
-                    "register", "fail", reason="registered_meanwhile", actor=actor, request_id=request_id
+                    AuditEventType.REGISTER, "fail", reason="registered_meanwhile", actor=actor, request_id=request_id
                 )
                 return
             self._mail(user.email, mails.activation_code(issued.code, int(self._activation_ttl.total_seconds())))
             details = {"replacedUserId": owner_id} if owner_id else {}
             self._audit.record(
-                "register", "ok", actor=actor, user_id=user.user_id, request_id=request_id, details=details
+                AuditEventType.REGISTER, "ok", actor=actor, user_id=user.user_id, request_id=request_id, details=details
             )
             return
         self._notify_owner(existing, now, shadow=user, ends=ends)
         self._audit.record(
-            "register", "fail", reason="email_taken", actor=actor, user_id=owner_id, request_id=request_id
+            AuditEventType.REGISTER, "fail", reason="email_taken", actor=actor, user_id=owner_id, request_id=request_id
         )
 
     def password_strength(self, password: str, email: str | None = None) -> Verdict:
@@ -198,23 +205,27 @@ class AccountService:
         self, email: str, password: str, code: str, *, client_ip: str | None = None, request_id: str | None = None
     ) -> User:
         self._count("activation", client_ip)
-        user = self._authenticate(email, password, event="activate", client_ip=client_ip, request_id=request_id)
-        self._require_live_registration(user, event="activate", request_id=request_id)
+        user = self._authenticate(
+            email, password, event=AuditEventType.ACTIVATE, client_ip=client_ip, request_id=request_id
+        )
+        self._require_live_registration(user, event=AuditEventType.ACTIVATE, request_id=request_id)
         check = self._activations.check(user.user_id, code)
         if check.outcome == "exhausted":
             self._registrations.end(user)
             self._audit.record(
-                "activate", "fail", reason="attempts_exhausted", actor=user.user_id, request_id=request_id
+                AuditEventType.ACTIVATE, "fail", reason="attempts_exhausted", actor=user.user_id, request_id=request_id
             )
             raise errors.Gone(
                 "Too many wrong codes: this registration has ended. Register again.", code="registration_ended"
             )
         if check.outcome != "ok":
-            self._audit.record("activate", "fail", reason=check.outcome, actor=user.user_id, request_id=request_id)
+            self._audit.record(
+                AuditEventType.ACTIVATE, "fail", reason=check.outcome, actor=user.user_id, request_id=request_id
+            )
             raise CODE_ERRORS[check.outcome](check)
         now = self._clock.now()
         user = self._update(user, status="active", activated_at=now)
-        self._audit.record("activate", "ok", actor=user.user_id, request_id=request_id)
+        self._audit.record(AuditEventType.ACTIVATE, "ok", actor=user.user_id, request_id=request_id)
         return user
 
     def resend_activation(
@@ -224,17 +235,17 @@ class AccountService:
         budget of the address once the code may go, before the old one dies."""
         self._count("resend", client_ip)
         user = self._authenticate(
-            email, password, event="activation_resend", client_ip=client_ip, request_id=request_id
+            email, password, event=AuditEventType.ACTIVATION_RESEND, client_ip=client_ip, request_id=request_id
         )
-        self._require_live_registration(user, event="activation_resend", request_id=request_id)
+        self._require_live_registration(user, event=AuditEventType.ACTIVATION_RESEND, request_id=request_id)
         try:
             expires_at = self._send_code(user)
         except errors.TooManyRequests as error:
             self._audit.record(
-                "activation_resend", "fail", reason=error.code, actor=user.user_id, request_id=request_id
+                AuditEventType.ACTIVATION_RESEND, "fail", reason=error.code, actor=user.user_id, request_id=request_id
             )
             raise
-        self._audit.record("activation_resend", "ok", actor=user.user_id, request_id=request_id)
+        self._audit.record(AuditEventType.ACTIVATION_RESEND, "ok", actor=user.user_id, request_id=request_id)
         return expires_at
 
     # --- sessions ---------------------------------------------------------------------
@@ -254,12 +265,12 @@ class AccountService:
         source's. Returns the session and the device token to keep."""
         self.ensure_initial_admin()
         user, device = self._check_credentials(
-            email, password, event="login", client_ip=client_ip, request_id=request_id,
+            email, password, event=AuditEventType.LOGIN, client_ip=client_ip, request_id=request_id,
             device_token=device_token, unlock_code=unlock_code,
         )  # fmt: skip
         if user.status != "active":
             reason = "not_activated" if user.status == "pending" else "locked"
-            self._audit.record("login", "fail", reason=reason, actor=user.user_id, request_id=request_id)
+            self._audit.record(AuditEventType.LOGIN, "fail", reason=reason, actor=user.user_id, request_id=request_id)
             if user.status == "pending":
                 raise errors.Forbidden("Activate the account first.", code="account_not_activated")
             raise errors.Forbidden("The account is locked.", code="account_locked")
@@ -269,7 +280,7 @@ class AccountService:
         token, session = self._sessions.create(user.user_id, user.role, password_expired=expired)
         self._end_if_outdated(user, session, request_id=request_id)
         self._audit.record(
-            "login", "ok", actor=user.user_id, request_id=request_id,
+            AuditEventType.LOGIN, "ok", actor=user.user_id, request_id=request_id,
             details={"passwordExpired": expired, "knownDevice": known, "unlockCode": unlock_code is not None},
         )  # fmt: skip
         return Login(token, session, device_token)
@@ -283,16 +294,16 @@ class AccountService:
         allowed = self._guard.unlock_mail_allowed(account)  # counted for unknown addresses too: same cost
         user = self.users.by_email_hash(EmailAddress(email, account).key_hash)
         if user is None or not allowed:
-            self._audit.record("unlock_request", "fail", reason="not_sent", actor=self._guest(client_ip),
+            self._audit.record(AuditEventType.UNLOCK_REQUEST, "fail", reason="not_sent", actor=self._guest(client_ip),
                                user_id=user.user_id if user else None, request_id=request_id)  # fmt: skip
             return
         self._mail(user.email, mails.unlock_code(code, int(self._unlock_codes.ttl.total_seconds())))
-        self._audit.record("unlock_request", "ok", actor=self._guest(client_ip), user_id=user.user_id,
+        self._audit.record(AuditEventType.UNLOCK_REQUEST, "ok", actor=self._guest(client_ip), user_id=user.user_id,
                            request_id=request_id)  # fmt: skip
 
     def logout(self, session: Session, *, request_id: str | None = None) -> None:
         self._sessions.revoke(session)
-        self._audit.record("logout", "ok", actor=session.user_id, request_id=request_id)
+        self._audit.record(AuditEventType.LOGOUT, "ok", actor=session.user_id, request_id=request_id)
 
     def introspect(self, token: str) -> dict:
         """For other services: is the token a live session? A look, not a use: it does not
@@ -345,8 +356,8 @@ class AccountService:
         except errors.TooManyRequests as spent:
             self._sessions.revoke(session)
             self._audit.record(
-                "password_change", "fail", reason="too_many_attempts", actor=user.user_id, request_id=request_id,
-                details={"sessionEnded": True},
+                AuditEventType.PASSWORD_CHANGE, "fail", reason="too_many_attempts", actor=user.user_id,
+                request_id=request_id, details={"sessionEnded": True},
             )  # fmt: skip
             raise errors.TooManyRequests(
                 spent.retry_after_seconds,
@@ -355,20 +366,34 @@ class AccountService:
             ) from None
         if not self._hasher.verify(old, user.password_hash):
             self._audit.record(
-                "password_change", "fail", reason="wrong_password", actor=user.user_id, request_id=request_id
+                AuditEventType.PASSWORD_CHANGE,
+                "fail",
+                reason="wrong_password",
+                actor=user.user_id,
+                request_id=request_id,
             )
             raise errors.Forbidden("The current password is not right.", code="wrong_password")
         if hmac.compare_digest(passwords.normalise(old).encode(), passwords.normalise(new).encode()):
             self._audit.record(
-                "password_change", "fail", reason="password_reused", actor=user.user_id, request_id=request_id
+                AuditEventType.PASSWORD_CHANGE,
+                "fail",
+                reason="password_reused",
+                actor=user.user_id,
+                request_id=request_id,
             )
             raise errors.InvalidInput("The new password must differ from the old one.", code="password_reused")
-        self._enforce_policy(new, user.email, event="password_change", actor=user.user_id, request_id=request_id)
+        self._enforce_policy(
+            new, user.email, event=AuditEventType.PASSWORD_CHANGE, actor=user.user_id, request_id=request_id
+        )
         self._update(user, password_hash=self._hasher.hash(new), password_changed_at=self._clock.now())
         revoked = self._sessions.revoke_all(user.user_id)
         self._mail(user.email, mails.password_changed())
         self._audit.record(
-            "password_change", "ok", actor=user.user_id, request_id=request_id, details={"sessionsEnded": revoked}
+            AuditEventType.PASSWORD_CHANGE,
+            "ok",
+            actor=user.user_id,
+            request_id=request_id,
+            details={"sessionsEnded": revoked},
         )
         return revoked
 
@@ -376,7 +401,7 @@ class AccountService:
         """Set (or, with None, clear) the name guests see as the sharer of this user's files;
         without one they see no name at all. Returns the profile."""
         user = self._update(self._authorizer.account(session), display_name=name)
-        self._audit.record("display_name", "ok", actor=user.user_id, request_id=request_id)
+        self._audit.record(AuditEventType.DISPLAY_NAME, "ok", actor=user.user_id, request_id=request_id)
         return self.profile(session)
 
     # --- admin ------------------------------------------------------------------------
@@ -397,7 +422,12 @@ class AccountService:
         user = self._update(user, status="locked")
         ended = self._sessions.revoke_all(user_id)
         self._audit.record(
-            "lock", "ok", actor=actor, user_id=user_id, request_id=request_id, details={"sessionsEnded": ended}
+            AuditEventType.LOCK,
+            "ok",
+            actor=actor,
+            user_id=user_id,
+            request_id=request_id,
+            details={"sessionsEnded": ended},
         )
         return user
 
@@ -405,7 +435,7 @@ class AccountService:
         user = self._admin_target(user_id, actor)
         status = "active" if user.activated_at is not None else "pending"
         user = self._update(user, status=status)
-        self._audit.record("unlock", "ok", actor=actor, user_id=user_id, request_id=request_id)
+        self._audit.record(AuditEventType.UNLOCK, "ok", actor=actor, user_id=user_id, request_id=request_id)
         return user
 
     def set_role(self, user_id: str, role: Role, *, actor: str, request_id: str | None = None) -> User:
@@ -414,7 +444,12 @@ class AccountService:
         user = self._update(user, role=role)
         self._sessions.revoke_all(user_id)
         self._audit.record(
-            "role_change", "ok", actor=actor, user_id=user_id, request_id=request_id, details={"role": role}
+            AuditEventType.ROLE_CHANGE,
+            "ok",
+            actor=actor,
+            user_id=user_id,
+            request_id=request_id,
+            details={"role": role},
         )
         return user
 
@@ -433,7 +468,7 @@ class AccountService:
                 address, role=Role.ADMIN, status="active", password_hash=self._hasher.hash(admin.password), now=now
             )
             if self.users.create(user):
-                self._audit.record("admin_bootstrap", "ok", actor="settings", user_id=user.user_id)
+                self._audit.record(AuditEventType.ADMIN_BOOTSTRAP, "ok", actor="settings", user_id=user.user_id)
             self._bootstrapped = True
 
     # --- internals ----------------------------------------------------------------------
@@ -445,7 +480,7 @@ class AccountService:
             raise errors.InvalidInput(str(error), code="invalid_email") from None
 
     def _enforce_policy(
-        self, password: str, email: str, *, event: str, actor: str | None, request_id: str | None
+        self, password: str, email: str, *, event: AuditEventType, actor: str | None, request_id: str | None
     ) -> None:
         verdict = passwords.check(password, email)
         if not verdict.acceptable:
@@ -460,7 +495,7 @@ class AccountService:
             )
 
     def _authenticate(
-        self, email: str, password: str, *, event: str, client_ip: str | None, request_id: str | None
+        self, email: str, password: str, *, event: AuditEventType, client_ip: str | None, request_id: str | None
     ) -> User:
         """The user these credentials belong to, or Unauthenticated (see `_check_credentials`)."""
         return self._check_credentials(email, password, event=event, client_ip=client_ip, request_id=request_id)[0]
@@ -470,7 +505,7 @@ class AccountService:
         email: str,
         password: str,
         *,
-        event: str,
+        event: AuditEventType,
         client_ip: str | None,
         request_id: str | None,
         device_token: str | None = None,
@@ -528,7 +563,7 @@ class AccountService:
     def _guest(self, client_ip: str | None) -> str | None:
         return self._actor_for_ip(client_ip) if client_ip else None
 
-    def _require_pending(self, user: User, *, event: str, request_id: str | None) -> None:
+    def _require_pending(self, user: User, *, event: AuditEventType, request_id: str | None) -> None:
         if user.status == "pending":
             return
         reason = "already_active" if user.status == "active" else "locked"
@@ -537,7 +572,7 @@ class AccountService:
             raise errors.Conflict("The account is already active.", code="already_active")
         raise errors.Forbidden("The account is locked.", code="account_locked")
 
-    def _require_live_registration(self, user: User, *, event: str, request_id: str | None) -> None:
+    def _require_live_registration(self, user: User, *, event: AuditEventType, request_id: str | None) -> None:
         """A pending registration within its life (PENDING_REGISTRATION_HOURS)."""
         self._require_pending(user, event=event, request_id=request_id)
         if self._registrations.over(user):
@@ -578,7 +613,9 @@ class AccountService:
         ):  # fmt: skip
             return
         self._sessions.revoke(session)
-        self._audit.record("login", "fail", reason="account_changed", actor=user.user_id, request_id=request_id)
+        self._audit.record(
+            AuditEventType.LOGIN, "fail", reason="account_changed", actor=user.user_id, request_id=request_id
+        )
         raise errors.Unauthenticated(INVALID_CREDENTIALS, code="invalid_credentials")
 
     def _mail(self, to: str, mail: mails.Mail) -> None:

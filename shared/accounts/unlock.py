@@ -20,12 +20,11 @@ from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
 from shared.clock import Clock
-from shared.expiry import ExpiryIndex
+from shared.expiry import ExpiryIndex, ExpiryKind, key_of
 from shared.keys import KeyedHash, KeyRing
 
 ACCOUNT_PURPOSE = "unlock-account"
 CODE_PURPOSE = "unlock-code"
-UNLOCK_KIND = "unlock"  # kind of the expiry index's rows
 ROW = "code"
 DIGITS = 6
 WRITE_TRIES = 5
@@ -48,7 +47,7 @@ class UnlockCodes:
         partition = f"unlock:{self._keys.hash(ACCOUNT_PURPOSE, account).digest}"
         hashed = self._keys.hash(CODE_PURPOSE, f"{account}:{code}")
         expires_at = self._clock.now() + self.ttl
-        self._expiry.add(UNLOCK_KIND, partition, expires_at)
+        self._expiry.add(ExpiryKind.UNLOCK, partition, expires_at)
         self._table.upsert_entity(
             {
                 "PartitionKey": partition,
@@ -99,7 +98,7 @@ class UnlockCodes:
         """Cleanup: delete codes whose time ran out (unless a newer code replaced them)."""
         now = self._clock.now()
         for index_row in index_rows:
-            partition = index_row["RowKey"].removeprefix(f"{UNLOCK_KIND}:")
+            partition = key_of(index_row)
             try:
                 row = self._table.get_entity(partition, ROW)
             except ResourceNotFoundError:

@@ -23,7 +23,7 @@ from azure.core.exceptions import AzureError
 
 from shared import errors
 from shared.abuse.sources import UNPARSABLE
-from shared.audit import AuditEvent, AuditLog
+from shared.audit import AuditEvent, AuditEventType, AuditLog
 from shared.clock import Clock
 from shared.codes.models import (
     HASH_PURPOSE,
@@ -162,7 +162,7 @@ class CodeService:
                 owner_row = self._pool.submit(self._store.add_owner_row, code)
                 audited = self._pool.submit(
                     self._audit.record,
-                    "issue",
+                    AuditEventType.ISSUE,
                     "ok",
                     actor=issuer_id,
                     code_id=code_id,
@@ -253,7 +253,7 @@ class CodeService:
     def _redeem(self, resource_id: str, code_reads, *, client: str, request_id: str | None) -> Redemption:
         def reject(reason: RejectReason, code: AccessCode | None = None) -> CodeRejected:
             self._audit.record(
-                "redeem",
+                AuditEventType.REDEEM,
                 "fail",
                 reason=reason.value,
                 actor=client,
@@ -291,7 +291,7 @@ class CodeService:
         )
         try:
             self._audit.record(
-                "redeem",
+                AuditEventType.REDEEM,
                 "ok",
                 actor=client,
                 user_id=code.issuer_id,
@@ -355,7 +355,7 @@ class CodeService:
             if self._store.transition(stored, state=CodeState.REVOKED.value, revokedAt=now) is not None:
                 self._store.mirror_state(stored.code, CodeState.REVOKED, now)
                 self._audit.record(
-                    "revoke",
+                    AuditEventType.REVOKE,
                     "ok",
                     actor=actor or issuer_id,
                     user_id=issuer_id if actor and actor != issuer_id else None,
@@ -374,7 +374,9 @@ class CodeService:
         now = self._clock.now()
         issued = [
             event
-            for event in self._audit.read(now - MAX_CODE_LIFETIME, now + timedelta(seconds=1), types={"issue"})
+            for event in self._audit.read(
+                now - MAX_CODE_LIFETIME, now + timedelta(seconds=1), types={AuditEventType.ISSUE}
+            )
             if event.code_id == code_id and event.outcome == "ok"
         ]
         if not code_id or not issued or issued[-1].actor is None:
@@ -394,7 +396,7 @@ class CodeService:
         moved = self._resources.rotate_id(owner_id, resource_id)
         revoked += self._revoke_codes_of(owner_id, resource_id, request_id=request_id)
         self._audit.record(
-            "link_rotate",
+            AuditEventType.LINK_ROTATE,
             "ok",
             actor=owner_id,
             resource_id=resource_id,
@@ -438,7 +440,7 @@ class CodeService:
             [
                 AuditEvent(
                     time=now,
-                    type="expire",
+                    type=AuditEventType.EXPIRE,
                     outcome="ok",
                     reason="unused",
                     actor=CLEANUP_ACTOR,

@@ -28,10 +28,8 @@ from azure.core.exceptions import (
 from azure.data.tables import TableClient, UpdateMode
 
 from shared.codes.models import AccessCode, CodeState
-from shared.expiry import ExpiryIndex, batches, delete_batch
+from shared.expiry import ExpiryIndex, ExpiryKind, batches, delete_batch, key_of
 from shared.keys import KeyedHash
-
-INDEX_KIND = "code"
 
 
 def code_partition(code_hash: str) -> str:
@@ -116,14 +114,10 @@ def index_fields(code: AccessCode, etag: str) -> dict:
     }
 
 
-def _code_id_of(index_row) -> str:
-    return index_row["RowKey"].removeprefix(f"{INDEX_KIND}:")
-
-
 def _issued_view(row) -> AccessCode:
     """The code as issued, from its index row."""
     return AccessCode(
-        code_id=_code_id_of(row),
+        code_id=key_of(row),
         code_hash=row["codeHash"],
         key_id=row["keyId"],
         issuer_id=row["issuerId"],
@@ -159,7 +153,7 @@ class CodeStore:
 
     def register_expiry(self, code: AccessCode, etag: str) -> None:
         """`etag`: the code row's as issued (its insert or take-over)."""
-        self._expiry.add(INDEX_KIND, code.code_id, code.expires_at, **index_fields(code, etag))
+        self._expiry.add(ExpiryKind.CODE, code.code_id, code.expires_at, **index_fields(code, etag))
 
     def insert(self, code: AccessCode) -> str | None:
         """Insert if absent: the new row's ETag, or None when a row holds that hash already."""
@@ -250,7 +244,7 @@ class CodeStore:
         the same time."""
         by_owner: dict[str, list[str]] = {}
         for row in index_rows:
-            by_owner.setdefault(owner_partition(row["issuerId"]), []).append(_code_id_of(row))
+            by_owner.setdefault(owner_partition(row["issuerId"]), []).append(key_of(row))
         owner_batches = [(partition, batch) for partition, ids in by_owner.items() for batch in batches(ids)]
         removed = self._pool.map(self._remove_one, index_rows)
         list(self._pool.map(lambda job: delete_batch(self._table, *job), owner_batches))
@@ -266,7 +260,7 @@ class CodeStore:
                 return None  # another cleanup came first
             # 412: redeemed, revoked or taken over since issuing; read what it is now
         stored = self.read(code_hash, key_id)
-        if stored is None or stored.code.code_id != _code_id_of(index_row):
+        if stored is None or stored.code.code_id != key_of(index_row):
             return None  # already gone, or the hash now belongs to a newer code
         if self._delete_if_unchanged(code_hash, key_id, stored.etag) != 204:
             return None

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from pydantic import ValidationError
 
-from shared.audit import AuditLog
+from shared.audit import AuditEventType, AuditLog
 from shared.mail.message import MailMessage
 from shared.mail.outbox import Outbox
 from shared.mail.providers import MailConfigError, MailDeliveryError, MailProvider
@@ -53,14 +53,14 @@ class MailDelivery:
         except ValidationError:
             log.error("unreadable outbox message moved to the poison queue")
             self._outbox.give_up(body)
-            self._audit.record("mail", "fail", reason="unreadable")
+            self._audit.record(AuditEventType.MAIL, "fail", reason="unreadable")
             return "poisoned"
         try:
             self._provider().send(message)
         except (MailDeliveryError, MailConfigError) as error:
             return self._failed(message, error)
         log.info("%s sent", message.describe())
-        self._audit.record("mail", "ok", details={"kind": message.kind, "attempt": message.attempt})
+        self._audit.record(AuditEventType.MAIL, "ok", details={"kind": message.kind, "attempt": message.attempt})
         return "sent"
 
     def _failed(self, message: MailMessage, error: Exception) -> str:
@@ -68,7 +68,10 @@ class MailDelivery:
             self._outbox.give_up(message)
             log.error("%s failed (%s); parked in the poison queue", message.describe(), error)
             self._audit.record(
-                "mail", "fail", reason="gave_up", details={"kind": message.kind, "attempt": message.attempt}
+                AuditEventType.MAIL,
+                "fail",
+                reason="gave_up",
+                details={"kind": message.kind, "attempt": message.attempt},
             )
             return "poisoned"
         delay = backoff(message.attempt, self._retry_base)
