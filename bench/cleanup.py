@@ -151,11 +151,10 @@ def touches(url: str, body: str, live_partitions: set[str], live_rows: set[str])
 
 
 def run(stack, n: int) -> dict:
-    from shared.storage import Storage
+    from shared.services import Services
 
-    services = stack.services()
     log = RequestLog()
-    services.storage = Storage(services.settings, request_hook=log.hook)  # before anything uses it
+    services = Services(stack.settings(), storage_request_hook=log.hook)
     storage = services.storage
     key_id = services.keys.active_key_id
     now = datetime.now(UTC)

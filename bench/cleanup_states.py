@@ -31,7 +31,6 @@ from shared.codes.models import HASH_PURPOSE, AccessCode, CodeState, new_code_id
 from shared.codes.store import code_entity, index_fields, owner_entity
 from shared.expiry import BUCKET, batches, bucket_of, bucket_start
 from shared.services import Services
-from shared.storage import Storage
 
 KEYS = re.compile(r"\((?:PartitionKey=)?'([^']*)',(?:RowKey=)?'([^']*)'\)")
 FILTER = re.compile(r"PartitionKey eq '([^']*)'")
@@ -72,8 +71,7 @@ class RequestLog:
 def services_with_log(settings, clock, **overrides) -> tuple[Services, RequestLog]:
     """Services whose storage clients report every request to the returned log."""
     log = RequestLog()
-    svc = Services(settings.model_copy(update=overrides), clock=clock)
-    svc.storage = Storage(svc.settings, request_hook=log)  # before anything uses it
+    svc = Services(settings.model_copy(update=overrides), clock=clock, storage_request_hook=log)
     return svc, log
 
 

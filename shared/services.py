@@ -23,6 +23,10 @@ logging.getLogger("azure").setLevel(logging.WARNING)
 # here: importing the app, at every cold start, then loads only what indexing the
 # functions needs, and the first request that uses a service loads what that one needs.
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from azure.core.pipeline import PipelineRequest
+
     from shared.abuse.guard import AbuseGuard
     from shared.accounts.activation import ActivationStore
     from shared.accounts.devices import DeviceStore
@@ -56,10 +60,12 @@ if TYPE_CHECKING:
 class Services:
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
+    # Sees every storage request (shared/storage.py): tests and benchmarks count what a use case asks of storage.
+    storage_request_hook: Callable[[PipelineRequest], None] | None = None
 
     @cached_property
     def storage(self) -> Storage:
-        return Storage(self.settings)
+        return Storage(self.settings, request_hook=self.storage_request_hook)
 
     @cached_property
     def keys(self) -> KeyRing:

@@ -17,7 +17,6 @@ from pydantic import SecretStr
 
 from shared import errors
 from shared.services import Services
-from shared.storage import Storage
 
 from .codes_support import fresh_cursor  # noqa: F401 - a fixture
 
@@ -698,8 +697,7 @@ class StorageCalls:
 
 def test_registration_makes_the_same_storage_calls_whether_the_address_is_new_pending_or_taken(settings, clock):
     calls = StorageCalls()
-    svc = Services(settings.model_copy(update={"mail_provider": "devmailbox"}), clock=clock)
-    svc.storage = Storage(svc.settings, request_hook=calls)
+    svc = Services(settings.model_copy(update={"mail_provider": "devmailbox"}), clock=clock, storage_request_hook=calls)
     taken = active_user(svc)  # also warms up what is made once per process (the audit blob)
     pending = registered(svc)
 
