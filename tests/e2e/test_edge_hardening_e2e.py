@@ -243,6 +243,18 @@ def test_a_signed_in_admin_is_sent_to_the_return_url_resolved_and_only_inside_th
     assert response.headers["location"] == landed
 
 
+def test_the_console_is_served_under_admin_only_through_the_edge_rewrite(host):
+    """The app routes the console under /console; the edge (Front Door in Azure,
+    DEVHOST_EDGE_REWRITES here) serves it under /admin, segment-wise."""
+    page = host.client.get("/admin/login")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert 'name="csrfToken"' in page.text and host.client.get("/console/login").status_code == 200
+    near_miss = host.client.get("/administrator")
+    assert (near_miss.status_code, near_miss.content) == (404, b"")
+    api = host.client.get("/api/admin/audit")  # the API's own admin routes are not rewritten
+    assert api.status_code == 401 and api.json()["error"]
+
+
 # --- deployed like Azure: cookies, HSTS, the dev mailbox ---------------------------------------
 
 

@@ -198,16 +198,3 @@ def test_an_admin_finds_a_user_by_email_or_id(svc, owner):
     assert svc.accounts.find_user(owner.user_id).email == owner.email
     assert svc.accounts.find_user("nobody@example.com") is None
     assert svc.accounts.find_user("not an email@") is None
-
-
-def test_the_local_host_routes_no_function_under_admin_but_rewrites_it_like_the_edge():
-    from devhost.http import DevHost, HostOptions, parse_edge_rewrites
-
-    host = DevHost.__new__(DevHost)
-    host.options = HostOptions(edge_rewrites=parse_edge_rewrites("/admin=/console"))
-    assert host.edge_rewrite("/admin") == "/console"
-    assert host.edge_rewrite("/admin/audit") == "/console/audit"
-    assert host.edge_rewrite("/administrator") == "/administrator"
-    assert host.edge_rewrite("/api/admin/audit") == "/api/admin/audit"
-    with pytest.raises(ValueError):
-        parse_edge_rewrites("admin=console")

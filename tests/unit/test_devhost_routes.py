@@ -2,6 +2,7 @@
 
 import pytest
 
+from devhost.http import parse_edge_rewrites
 from devhost.routes import RouteTemplate, RouteTemplateError, join_route
 
 
@@ -96,3 +97,9 @@ def test_the_route_prefix_goes_in_front():
     assert join_route("", "api/health") == "api/health"
     assert join_route("api", "/health/") == "api/health"
     assert join_route("api", "") == "api"
+
+
+def test_edge_rewrites_are_read_as_public_and_origin_prefixes_and_a_bad_one_is_named():
+    assert parse_edge_rewrites("/admin=/console/, /a=/b") == (("/admin", "/console"), ("/a", "/b"))
+    with pytest.raises(ValueError, match="'admin=console' is not '/public=/origin'"):
+        parse_edge_rewrites("admin=console")
