@@ -49,6 +49,13 @@ GENEROUS_CODE_LIMITS = {
 }
 
 
+def settings_from(values: dict[str, str]) -> Settings:
+    """`Settings` for these app settings whatever this process's environment says (which
+    the session's `settings` fill)."""
+    aliases = {"AzureWebJobsStorage", "INSTANCE_ID"}  # by field name they would lose to the environment
+    return Settings(_env_file=None, **{key if key in aliases else key.lower(): value for key, value in values.items()})
+
+
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[Azurite]:
     with Azurite.on_free_ports() as emulator:

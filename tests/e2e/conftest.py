@@ -12,9 +12,11 @@ settings from `tests/conftest.py` (never local.settings.json). `launch_devhost(.
 another host (other app, settings or options); use it as a context manager or let the end
 of tests/e2e stop it.
 
-Both are package-scoped: every host stops when the last test in tests/e2e has run, so no
-host's timers or queue pollers (which consume `mail-outbox`) run beside the other suites
-on the shared session Azurite.
+Both are package-scoped: every host stops when the last test in tests/e2e has run. The
+hosts here run on an Azurite of their own (`azurite`, `app_settings_values` and `settings`
+are overridden for tests/e2e), so their timers and queue pollers, which consume
+`mail-outbox`, never take mail or rows from the suites on the session's Azurite, whatever
+order the tests run in.
 """
 
 from __future__ import annotations
@@ -23,7 +25,31 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from devhost.azurite import Azurite
 from devhost.process import RunningHost, start_devhost
+from shared.config import Settings
+from shared.services import Services
+from tests.conftest import app_settings_for, settings_from
+
+
+@pytest.fixture(scope="package")
+def azurite() -> Iterator[Azurite]:
+    """The end-to-end tests' own Azurite (see above)."""
+    with Azurite.on_free_ports() as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="package")
+def app_settings_values(azurite: Azurite) -> dict[str, str]:
+    return app_settings_for(azurite.connection_string)
+
+
+@pytest.fixture(scope="package")
+def settings(app_settings_values: dict[str, str]) -> Settings:
+    """The hosts' settings in this process (the process environment keeps the session's)."""
+    settings = settings_from(app_settings_values)
+    Services(settings).storage.ensure_created()
+    return settings
 
 
 @pytest.fixture(scope="package")
@@ -45,6 +71,6 @@ def launch_devhost(tmp_path_factory) -> Iterator[Callable[..., RunningHost]]:
 
 @pytest.fixture(scope="package")
 def host(launch_devhost, settings, app_settings_values) -> RunningHost:
-    """The project's app on the local host, on the session Azurite (tables, containers and
-    queues created)."""
+    """The project's app on the local host, on the end-to-end tests' Azurite (tables,
+    containers and queues created)."""
     return launch_devhost(app_settings_values)
