@@ -20,9 +20,11 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableClient, UpdateMode
 
 from shared.clock import Clock
+from shared.optimistic import retry_lost_races
 
 _INVERT_FROM = 10**14  # milliseconds: good past the year 5000
 MAX_ERRORS_KEPT = 20
+CURSOR_WRITE_TRIES = 10
 
 
 @dataclass
@@ -128,24 +130,21 @@ class JobStore:
 
     def advance_cursor(self, job: str, position: str) -> None:
         """Move the cursor forward to `position` (sortable strings); never backwards."""
-        for _ in range(10):
+
+        def attempt() -> None:
             try:
                 current = self._table.get_entity("cursor", job)
             except ResourceNotFoundError:
-                try:
-                    self._table.create_entity({"PartitionKey": "cursor", "RowKey": job, "position": position})
-                    return
-                except ResourceExistsError:
-                    continue
-            if current["position"] >= position:
+                self._table.create_entity({"PartitionKey": "cursor", "RowKey": job, "position": position})
                 return
-            try:
+            if current["position"] < position:
                 self._table.update_entity(
                     {"PartitionKey": "cursor", "RowKey": job, "position": position},
                     mode=UpdateMode.MERGE,
                     etag=current.metadata["etag"],
                     match_condition=MatchConditions.IfNotModified,
                 )
-                return
-            except (ResourceModifiedError, ResourceNotFoundError):
-                continue
+
+        # a cursor that other runs keep moving is left to them
+        races = (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError)
+        retry_lost_races(attempt, tries=CURSOR_WRITE_TRIES, races=races, exhausted=lambda: None)

@@ -25,10 +25,11 @@ import math
 import re
 import secrets
 import unicodedata
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
@@ -37,6 +38,7 @@ from azure.storage.blob import ContainerClient, ContentSettings
 
 from shared import errors
 from shared.clock import Clock
+from shared.optimistic import retry_lost_races
 
 RESOURCE_ROW = "resource"
 # A resource id: RESOURCE_ID_BYTES from the CSPRNG, URL-safe base64 without padding.
@@ -54,6 +56,8 @@ RETIRED_AT = "retiredAt"
 SUCCESSOR = "successor"
 # tries of an ETag-conditional write that a concurrent PUT or move may beat
 WRITE_ATTEMPTS = 5
+ROTATION_BUSY = "The file changed while its link was rotated; try again."
+T = TypeVar("T")
 
 
 def new_resource_id() -> str:
@@ -199,25 +203,27 @@ class ResourceStore:
             metadata={"owner": owner_id},
         )
         file = {"size": len(data), "contentType": content_type, "updatedAt": now}
-        for _ in range(WRITE_ATTEMPTS):
-            owner_row = {**owner_row, **file}
-            entity = _resource_row(owner_row, owner_row["resourceId"], now)
+        latest: tuple[dict, str] | None = (owner_row, etag)
+
+        def attempt() -> Resource:
+            nonlocal latest
+            if latest is None:  # the name moved to a new id meanwhile (or another PUT landed)
+                row = self._table.get_entity(owner_row["PartitionKey"], owner_row["RowKey"])
+                latest = (row, row.metadata["etag"])
+            (row, row_etag), latest = latest, None
+            entity = _resource_row({**row, **file}, row["resourceId"], now)
             # the resource row before the owner row's size: a code can be issued only once
             # the bytes are there. MERGE, never REPLACE: a row retired by a move stays retired.
             self._table.upsert_entity(entity, mode=UpdateMode.MERGE)
-            try:
-                self._table.update_entity(
-                    {**_keys(owner_row), **file},
-                    mode=UpdateMode.MERGE,
-                    etag=etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
-                return _resource_from(entity), created
-            except ResourceModifiedError:
-                # the name moved to a new id meanwhile (or another PUT landed): write again
-                owner_row = self._table.get_entity(owner_row["PartitionKey"], owner_row["RowKey"])
-                etag = owner_row.metadata["etag"]
-        raise errors.Conflict("The file changed while it was stored; try again.", code="resource_busy")
+            self._table.update_entity(
+                {**_keys(row), **file},
+                mode=UpdateMode.MERGE,
+                etag=row_etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+            return _resource_from(entity)
+
+        return _against_racers(attempt, "The file changed while it was stored; try again."), created
 
     def get(self, resource_id: str) -> Resource | None:
         """One point read; None when the id is malformed, unknown or rotated away."""
@@ -274,7 +280,8 @@ class ResourceStore:
         moved, the old id is NotFound like any unknown id, the owner's included."""
         retired = self._retire(owner_id, resource_id)
         new_id = retired[SUCCESSOR]
-        for _ in range(WRITE_ATTEMPTS):
+
+        def attempt() -> Resource:  # a PUT of this name landing in between: copy its size and type again
             try:
                 owner_row = self._table.get_entity(f"owner:{owner_id}", name_key(retired["name"]))
             except ResourceNotFoundError:
@@ -283,24 +290,23 @@ class ResourceStore:
                 raise errors.NotFound("No such resource.", code="resource_not_found")
             entity = _resource_row(owner_row, new_id, retired["updatedAt"])
             self._table.upsert_entity(entity, mode=UpdateMode.MERGE)
-            try:
-                self._table.update_entity(
-                    {**_keys(owner_row), "resourceId": new_id, "blobName": entity["blobName"]},
-                    mode=UpdateMode.MERGE,
-                    etag=owner_row.metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
-                )
-                return _resource_from(entity)
-            except ResourceModifiedError:
-                continue  # a PUT of this name landed in between: copy its size and type again
-        raise errors.Conflict("The file changed while its link was rotated; try again.", code="resource_busy")
+            self._table.update_entity(
+                {**_keys(owner_row), "resourceId": new_id, "blobName": entity["blobName"]},
+                mode=UpdateMode.MERGE,
+                etag=owner_row.metadata["etag"],
+                match_condition=MatchConditions.IfNotModified,
+            )
+            return _resource_from(entity)
+
+        return _against_racers(attempt, ROTATION_BUSY)
 
     def _retire(self, owner_id: str, resource_id: str) -> dict:
         """Mark the owner's resource row retired, naming its successor id: the row as it is
         then. An already retired row is returned as it is (its move is finished with it)."""
         if not RESOURCE_ID_PATTERN.match(resource_id or ""):
             raise errors.NotFound("No such resource.", code="resource_not_found")
-        for _ in range(WRITE_ATTEMPTS):
+
+        def attempt() -> dict:  # a PUT or another move coming first: read it again
             try:
                 entity = self._table.get_entity(resource_id, RESOURCE_ROW)
             except ResourceNotFoundError:
@@ -310,14 +316,19 @@ class ResourceStore:
             if SUCCESSOR in entity:
                 return entity
             mark = {RETIRED_AT: self._clock.now(), SUCCESSOR: new_resource_id()}
-            try:
-                self._table.update_entity(
-                    {**_keys(entity), **mark},
-                    mode=UpdateMode.MERGE,
-                    etag=entity.metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
-                )
-                return {**entity, **mark}
-            except ResourceModifiedError:
-                continue  # a PUT or another move came first: read it again
-        raise errors.Conflict("The file changed while its link was rotated; try again.", code="resource_busy")
+            self._table.update_entity(
+                {**_keys(entity), **mark},
+                mode=UpdateMode.MERGE,
+                etag=entity.metadata["etag"],
+                match_condition=MatchConditions.IfNotModified,
+            )
+            return {**entity, **mark}
+
+        return _against_racers(attempt, ROTATION_BUSY)
+
+
+def _against_racers(attempt: Callable[[], T], busy: str) -> T:
+    """`attempt` again while a concurrent PUT or move changes its row first; after
+    WRITE_ATTEMPTS, 409 `resource_busy` with the message `busy`."""
+    conflict = errors.Conflict(busy, code="resource_busy")
+    return retry_lost_races(attempt, tries=WRITE_ATTEMPTS, races=(ResourceModifiedError,), exhausted=conflict)

@@ -39,6 +39,7 @@ from shared import errors
 from shared.clock import Clock
 from shared.expiry import ExpiryIndex, ExpiryKind, key_of
 from shared.keys import KeyedHash, KeyRing
+from shared.optimistic import LostRace, retry_lost_races
 
 CODE_PURPOSE = "activation-code"
 ROW = "code"
@@ -58,6 +59,10 @@ class Issued:
 class Check:
     outcome: Outcome
     attempts_left: int = 0
+
+
+def _busy() -> errors.Conflict:
+    return errors.Conflict("The code changed meanwhile; try again.", code="activation_busy")
 
 
 def _precondition_failed(error: Exception) -> bool:
@@ -113,7 +118,9 @@ class ActivationStore:
         (the registration's end). `before_write` runs once, after those checks passed and
         before the code is stored (the mail budget): what it raises stops the issue."""
         pending_check = before_write
-        for _ in range(WRITE_RETRIES):
+
+        def attempt() -> Issued:
+            nonlocal pending_check
             existing = self._get(user_id)
             now = self._clock.now()
             window_start, sends = now, 0
@@ -169,15 +176,17 @@ class ActivationStore:
                     )
             except HttpResponseError as error:
                 if _precondition_failed(error):
-                    continue  # someone else issued or checked meanwhile: read again
+                    raise LostRace from error  # someone else issued or checked meanwhile: read again
                 raise
             return Issued(code, expires_at)
-        raise errors.Conflict("The code changed meanwhile; try again.", code="activation_busy")
+
+        return retry_lost_races(attempt, tries=WRITE_RETRIES, exhausted=_busy())
 
     def check(self, user_id: str, code: str) -> Check:
         """Count one try, then compare. "ok" removes the code; "exhausted" says the
         registration has had all its tries (this wrong one the last)."""
-        for _ in range(WRITE_RETRIES):
+
+        def attempt() -> Check:
             entity = self._get(user_id)
             if entity is None:
                 return Check("no_code")
@@ -198,7 +207,7 @@ class ActivationStore:
                 )
             except HttpResponseError as error:
                 if _precondition_failed(error):
-                    continue  # a racing try counted first: read the new count
+                    raise LostRace from error  # a racing try counted first: read the new count
                 raise
             stored = KeyedHash(entity["keyId"], entity["codeHash"])
             if self._keys.matches(CODE_PURPOSE, f"{user_id}:{code}", stored):
@@ -210,7 +219,8 @@ class ActivationStore:
                     return Check("exhausted")
                 left = min(left, self._life_attempts - life - 1)
             return Check("wrong_code", attempts_left=max(0, left))
-        raise errors.Conflict("The code changed meanwhile; try again.", code="activation_busy")
+
+        return retry_lost_races(attempt, tries=WRITE_RETRIES, exhausted=_busy())
 
     def discard(self, user_id: str) -> None:
         self._table.delete_entity(user_id, ROW)

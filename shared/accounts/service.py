@@ -39,6 +39,7 @@ from shared.authorization import Authorizer, Role
 from shared.clock import Clock
 from shared.mail.budget import MailBudget
 from shared.mail.outbox import Outbox
+from shared.optimistic import LostRace, retry_lost_races
 from shared.sessions import Session, SessionStore
 
 if TYPE_CHECKING:
@@ -634,15 +635,21 @@ class AccountService:
 
     def _update(self, user: User, **changes) -> User:
         """Apply changes with optimistic concurrency, re-reading after a lost race."""
-        for _ in range(UPDATE_RETRIES):
+        latest: User | None = user
+
+        def attempt() -> User:
+            nonlocal latest
+            current = latest or self.users.by_id(user.user_id)
+            latest = None  # after a lost race: read the account again
+            if current is None:
+                raise errors.NotFound("No such user.", code="user_not_found")
             try:
-                return self.users.update(user, **changes)
-            except errors.Conflict:
-                fresh = self.users.by_id(user.user_id)
-                if fresh is None:
-                    raise errors.NotFound("No such user.", code="user_not_found") from None
-                user = fresh
-        raise errors.Conflict("The account changed meanwhile; try again.", code="account_changed")
+                return self.users.update(current, **changes)
+            except errors.Conflict as lost:
+                raise LostRace from lost
+
+        busy = errors.Conflict("The account changed meanwhile; try again.", code="account_changed")
+        return retry_lost_races(attempt, tries=UPDATE_RETRIES, exhausted=busy)
 
 
 __all__ = ["AccountService", "Check", "InitialAdmin", "Login"]

@@ -22,6 +22,7 @@ from azure.data.tables import TableClient, UpdateMode
 from shared.clock import Clock
 from shared.expiry import ExpiryIndex, ExpiryKind, key_of
 from shared.keys import KeyedHash, KeyRing
+from shared.optimistic import retry_lost_races
 
 ACCOUNT_PURPOSE = "unlock-account"
 CODE_PURPOSE = "unlock-code"
@@ -64,35 +65,37 @@ class UnlockCodes:
     def redeem(self, account: str, code: str) -> bool:
         """Count one try, then compare; a right code is used up."""
         for candidate in self._keys.candidates(ACCOUNT_PURPOSE, account):
-            partition = f"unlock:{candidate.digest}"
-            for _ in range(WRITE_TRIES):
-                try:
-                    row = self._table.get_entity(partition, ROW)
-                except ResourceNotFoundError:
-                    break
-                if row.get("used") or self._clock.now() >= row["expiresAt"] or row["attempts"] >= self._max_attempts:
-                    return False
-                try:
-                    counted = self._table.update_entity(
-                        {"PartitionKey": partition, "RowKey": ROW, "attempts": row["attempts"] + 1},
-                        mode=UpdateMode.MERGE, etag=row.metadata["etag"], match_condition=MatchConditions.IfNotModified,
-                    )  # fmt: skip
-                except (ResourceModifiedError, ResourceNotFoundError):
-                    continue  # a racing try counted first: read the new count
-                if not self._keys.matches(CODE_PURPOSE, f"{account}:{code}", KeyedHash(row["keyId"], row["codeHash"])):
-                    return False
-                try:
-                    # single use: marked used only if no other try wrote since ours
-                    self._table.update_entity(
-                        {"PartitionKey": partition, "RowKey": ROW, "used": True},
-                        mode=UpdateMode.MERGE, etag=counted["etag"], match_condition=MatchConditions.IfNotModified,
-                    )  # fmt: skip
-                except (ResourceModifiedError, ResourceNotFoundError):
-                    continue
-                return True
-            else:
-                return False
+            redeemed = self._redeem_under(f"unlock:{candidate.digest}", account, code)
+            if redeemed is not None:
+                return redeemed
         return False
+
+    def _redeem_under(self, partition: str, account: str, code: str) -> bool | None:
+        """`redeem` against the code stored under one key of the ring; None when there is none."""
+
+        def attempt() -> bool | None:
+            try:
+                row = self._table.get_entity(partition, ROW)
+            except ResourceNotFoundError:
+                return None
+            if row.get("used") or self._clock.now() >= row["expiresAt"] or row["attempts"] >= self._max_attempts:
+                return False
+            # a racing try that counts first makes this one read the new count
+            counted = self._table.update_entity(
+                {"PartitionKey": partition, "RowKey": ROW, "attempts": row["attempts"] + 1},
+                mode=UpdateMode.MERGE, etag=row.metadata["etag"], match_condition=MatchConditions.IfNotModified,
+            )  # fmt: skip
+            if not self._keys.matches(CODE_PURPOSE, f"{account}:{code}", KeyedHash(row["keyId"], row["codeHash"])):
+                return False
+            # single use: marked used only if no other try wrote since ours
+            self._table.update_entity(
+                {"PartitionKey": partition, "RowKey": ROW, "used": True},
+                mode=UpdateMode.MERGE, etag=counted["etag"], match_condition=MatchConditions.IfNotModified,
+            )  # fmt: skip
+            return True
+
+        races = (ResourceModifiedError, ResourceNotFoundError)
+        return retry_lost_races(attempt, tries=WRITE_TRIES, races=races, exhausted=lambda: False)
 
     def purge(self, index_rows: list[dict]) -> int:
         """Cleanup: delete codes whose time ran out (unless a newer code replaced them)."""

@@ -43,6 +43,7 @@ from shared.codes.slots import ActiveCodeSlots
 from shared.codes.store import CodeStore, StoredCode
 from shared.downloads import DownloadSigner
 from shared.keys import KeyRing
+from shared.optimistic import LostRace, retry_lost_races
 from shared.resources import ResourceStore
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ MAX_ISSUE_ATTEMPTS = 20
 # for clocks: a code issued longer ago than this is dead.
 MAX_CODE_LIFETIME = timedelta(seconds=LONGEST_TTL_SECONDS, minutes=5)
 CLEANUP_ACTOR = "system:cleanup"
+# Tries of a revocation that racing redemptions or revocations may beat.
+REVOKE_TRIES = 5
 # How long a claimed slot waits for its code to be stored before another issue may take it.
 ISSUING_GRACE = timedelta(seconds=30)
 
@@ -339,7 +342,8 @@ class CodeService:
         row = self._store.owner_row(issuer_id, code_id) if code_id else None
         if row is None:
             raise errors.NotFound("No such code.", code="code_not_found")
-        for _ in range(5):
+
+        def attempt() -> dict:
             now = self._clock.now()
             stored = self._store.read(row.code_hash, row.key_id)
             if stored is None or stored.code.code_id != code_id:
@@ -352,19 +356,22 @@ class CodeService:
                 return stored.code.view(now)
             if state is not CodeState.ACTIVE:
                 raise errors.Conflict(f"The code is {state.value}; it cannot be revoked.", code="code_not_active")
-            if self._store.transition(stored, state=CodeState.REVOKED.value, revokedAt=now) is not None:
-                self._store.mirror_state(stored.code, CodeState.REVOKED, now)
-                self._audit.record(
-                    AuditEventType.REVOKE,
-                    "ok",
-                    actor=actor or issuer_id,
-                    user_id=issuer_id if actor and actor != issuer_id else None,
-                    code_id=code_id,
-                    resource_id=row.resource_id,
-                    request_id=request_id,
-                )
-                return replace(stored.code, state=CodeState.REVOKED, revoked_at=now).view(now)
-        raise errors.Conflict("The code changed while revoking it; try again.", code="code_busy")
+            if self._store.transition(stored, state=CodeState.REVOKED.value, revokedAt=now) is None:
+                raise LostRace  # redeemed, revoked or changed meanwhile: decide again
+            self._store.mirror_state(stored.code, CodeState.REVOKED, now)
+            self._audit.record(
+                AuditEventType.REVOKE,
+                "ok",
+                actor=actor or issuer_id,
+                user_id=issuer_id if actor and actor != issuer_id else None,
+                code_id=code_id,
+                resource_id=row.resource_id,
+                request_id=request_id,
+            )
+            return replace(stored.code, state=CodeState.REVOKED, revoked_at=now).view(now)
+
+        busy = errors.Conflict("The code changed while revoking it; try again.", code="code_busy")
+        return retry_lost_races(attempt, tries=REVOKE_TRIES, exhausted=busy)
 
     def revoke_by_id(self, code_id: str, *, actor: str, request_id: str | None = None) -> dict:
         """Revoke any code by its id alone (the admin console). A code that can still be
