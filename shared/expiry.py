@@ -1,10 +1,10 @@
 """The expiry index: TTL-style partitions by expiry bucket.
 
-Everything that expires (codes, sessions, activation codes) is registered here under
-PartitionKey = the bucket (BUCKET, 5 minutes) in which it expires at the latest. Cleanup then
-reads only buckets that are wholly in the past, one partition at a time, and deletes
-in batch transactions of at most 100 rows (one partition per batch, as the service
-requires). Live data is never scanned.
+Everything that expires (each `ExpiryKind`: codes, sessions, activation codes, ...) is
+registered here under PartitionKey = the bucket (BUCKET, 5 minutes) in which it expires at
+the latest. Cleanup then reads only buckets that are wholly in the past, one partition at a
+time, and deletes in batch transactions of at most 100 rows (one partition per batch, as
+the service requires). Live data is never scanned.
 """
 
 from __future__ import annotations

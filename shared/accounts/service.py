@@ -422,14 +422,8 @@ class AccountService:
         user = self._admin_target(user_id, actor)
         user = self._update(user, status="locked")
         ended = self._sessions.revoke_all(user_id)
-        self._audit.record(
-            AuditEventType.LOCK,
-            "ok",
-            actor=actor,
-            user_id=user_id,
-            request_id=request_id,
-            details={"sessionsEnded": ended},
-        )
+        self._audit.record(AuditEventType.LOCK, "ok", actor=actor, user_id=user_id, request_id=request_id,
+                           details={"sessionsEnded": ended})  # fmt: skip
         return user
 
     def unlock(self, user_id: str, *, actor: str, request_id: str | None = None) -> User:
@@ -444,14 +438,8 @@ class AccountService:
         user = self._admin_target(user_id, actor)
         user = self._update(user, role=role)
         self._sessions.revoke_all(user_id)
-        self._audit.record(
-            AuditEventType.ROLE_CHANGE,
-            "ok",
-            actor=actor,
-            user_id=user_id,
-            request_id=request_id,
-            details={"role": role},
-        )
+        self._audit.record(AuditEventType.ROLE_CHANGE, "ok", actor=actor, user_id=user_id, request_id=request_id,
+                           details={"role": role})  # fmt: skip
         return user
 
     def ensure_initial_admin(self) -> None:

@@ -49,7 +49,3 @@ class CachedIssuerDirectory:
             else:
                 self._active_until.pop(user_id, None)
         return active
-
-    def forget(self, user_id: str) -> None:
-        with self._lock:
-            self._active_until.pop(user_id, None)

@@ -10,6 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from shared import errors
+from shared.keys import KeyedHash
 
 CODE_DIGITS = 6
 CODE_SPACE = 10**CODE_DIGITS
@@ -96,6 +97,11 @@ class AccessCode:
     resource_name: str = ""
     content_type: str = ""
     blob_name: str = ""  # the file's blob; rows from before it was copied: the resource id
+
+    @property
+    def keyed_hash(self) -> KeyedHash:
+        """What its code row is stored under."""
+        return KeyedHash(self.key_id, self.code_hash)
 
     @property
     def blob(self) -> str:

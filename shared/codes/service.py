@@ -123,7 +123,7 @@ class CodeService:
         request_id: str | None = None,
     ) -> IssuedCode:
         """A new code for one of the issuer's resources; the value is returned only here.
-        A resource has at most `max_active_per_resource` active codes, strictly (a slot
+        A resource has at most MAX_ACTIVE_CODES_PER_RESOURCE active codes, strictly (a slot
         is claimed before the code is stored; the brute-force figures rely on it)."""
         resource_read = self._pool.submit(self._resources.owned, issuer_id, resource_id)
         self._limiter.reserve_issuance(issuer_id, source)
@@ -200,7 +200,7 @@ class CodeService:
         etag = self._store.insert(code)
         if etag is not None:
             return etag
-        previous = self._store.read(code.code_hash, code.key_id)
+        previous = self._store.read(code.keyed_hash)
         if previous is None:
             return None  # deleted in between: draw again
         now = self._clock.now()
@@ -219,7 +219,7 @@ class CodeService:
         for other in self._keys.candidates(HASH_PURPOSE, value):
             if other.key_id == code.key_id:
                 continue
-            found = self._store.exists(other)
+            found = self._store.read(other)
             if found is not None and found.code.state_at(self._clock.now()) is CodeState.ACTIVE:
                 self._store.delete_row(code)
                 return False
@@ -250,7 +250,7 @@ class CodeService:
         return redemption
 
     def _code_with_issuer_status(self, candidate) -> tuple[StoredCode | None, bool]:
-        stored = self._store.exists(candidate)
+        stored = self._store.read(candidate)
         return stored, stored is not None and self._issuers.is_active(stored.code.issuer_id)
 
     def _redeem(self, resource_id: str, code_reads, *, client: str, request_id: str | None) -> Redemption:
@@ -310,7 +310,7 @@ class CodeService:
         return Redemption(code.resource_id, download_url, download_expires_at, code.code_id)
 
     def _lost_race_reason(self, code: AccessCode) -> RejectReason:
-        latest = self._store.read(code.code_hash, code.key_id)
+        latest = self._store.read(code.keyed_hash)
         if latest is not None and latest.code.code_id == code.code_id and latest.code.state is CodeState.REVOKED:
             return RejectReason.REVOKED
         return RejectReason.USED
@@ -333,7 +333,7 @@ class CodeService:
         return [current.get(row.code_id) or row for row in rows]
 
     def _current(self, row: AccessCode) -> AccessCode | None:
-        stored = self._store.read(row.code_hash, row.key_id)
+        stored = self._store.read(row.keyed_hash)
         return stored.code if stored is not None and stored.code.code_id == row.code_id else None
 
     def revoke(self, issuer_id: str, code_id: str, *, request_id: str | None = None, actor: str | None = None) -> dict:
@@ -345,7 +345,7 @@ class CodeService:
 
         def attempt() -> dict:
             now = self._clock.now()
-            stored = self._store.read(row.code_hash, row.key_id)
+            stored = self._store.read(row.keyed_hash)
             if stored is None or stored.code.code_id != code_id:
                 state = row.state_at(now)
                 if state is CodeState.REVOKED:

@@ -175,7 +175,8 @@ class CodeStore:
         except (ResourceModifiedError, ResourceNotFoundError):
             return None
 
-    def exists(self, key: KeyedHash) -> StoredCode | None:
+    def read(self, key: KeyedHash) -> StoredCode | None:
+        """The code row stored under a keyed hash, with its ETag; None when there is none."""
         try:
             return _stored(self._table.get_entity(code_partition(key.digest), key.key_id))
         except ResourceNotFoundError:
@@ -193,9 +194,6 @@ class CodeStore:
         self._table.upsert_entity(owner_entity(code), mode=UpdateMode.REPLACE)
 
     # --- redeeming and revoking ------------------------------------------------------
-
-    def read(self, code_hash: str, key_id: str) -> StoredCode | None:
-        return self.exists(KeyedHash(key_id, code_hash))
 
     def transition(self, stored: StoredCode, **changes) -> StoredCode | None:
         """Merge `changes` into the row only if it is unchanged since it was read; the
@@ -259,7 +257,7 @@ class CodeStore:
             if status == 404:
                 return None  # another cleanup came first
             # 412: redeemed, revoked or taken over since issuing; read what it is now
-        stored = self.read(code_hash, key_id)
+        stored = self.read(KeyedHash(key_id, code_hash))
         if stored is None or stored.code.code_id != key_of(index_row):
             return None  # already gone, or the hash now belongs to a newer code
         if self._delete_if_unchanged(code_hash, key_id, stored.etag) != 204:

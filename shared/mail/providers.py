@@ -2,7 +2,7 @@
 
 In Azure that is Azure Communication Services Email, called over HTTP through its SDK;
 locally the dev mailbox (`shared.mail.devmailbox`). Which one is a setting
-(MAIL_PROVIDER), looked up in `PROVIDERS` by `shared.services`.
+(MAIL_PROVIDER), looked up by `Services.mail_provider` (shared/services.py).
 """
 
 from __future__ import annotations

@@ -128,9 +128,9 @@ def test_issued_codes_are_cleaned_up_reading_only_the_rows_that_changed_since_is
     ours = {code.code_id for code in (unused, redeemed, revoked, taken, taker)}
     events = expire_events(svc, start, start + timedelta(hours=2))
     assert {code_id: n for code_id, n in events.items() if code_id in ours} == {unused.code_id: 1, taken.code_id: 1}
-    stored = [store.exists(svc.keys.hash(HASH_PURPOSE, code.code)) for code in (unused, redeemed, revoked)]
+    stored = [store.read(svc.keys.hash(HASH_PURPOSE, code.code)) for code in (unused, redeemed, revoked)]
     assert stored == [None, None, None]
-    assert store.exists(svc.keys.hash(HASH_PURPOSE, taker.code)).code.code_id == taker.code_id
+    assert store.read(svc.keys.hash(HASH_PURPOSE, taker.code)).code.code_id == taker.code_id
     assert [row.code_id for row in store.owner_rows(owner)] == [taker.code_id]
 
 
@@ -143,5 +143,5 @@ def test_an_issuance_whose_index_row_cannot_be_written_leaves_no_rows_behind(set
     with pytest.raises(ResourceNotFoundError) as failed:
         codes.issue(owner, resource.resource_id)
     assert failed.value.error_code == "TableNotFound"
-    assert store.exists(svc.keys.hash(HASH_PURPOSE, "100005")) is None
+    assert store.read(svc.keys.hash(HASH_PURPOSE, "100005")) is None
     assert store.owner_rows(owner) == []
