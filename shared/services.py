@@ -166,7 +166,7 @@ class Services:
             self.pool,
             default_ttl=timedelta(seconds=self.settings.code_ttl_seconds),
             slots=ActiveCodeSlots(codes_table, self.settings.max_active_codes_per_resource),
-            limiter=self.abuse,
+            abuse=self.abuse,
             actor_for_source=self.actor_for_ip,
         )
 
@@ -300,7 +300,7 @@ class Services:
             password_max_age=timedelta(days=s.password_max_age_days),
             activation_ttl=timedelta(seconds=s.activation_code_ttl_seconds),
             initial_admin=initial_admin,
-            guard=self.abuse,
+            abuse=self.abuse,
             devices=self.devices,
             unlock_codes=self.unlock_codes,
             actor_for_ip=self.actor_for_ip,

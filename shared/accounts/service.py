@@ -51,7 +51,7 @@ INVALID_CREDENTIALS = "The email or password is not right."
 UPDATE_RETRIES = 3
 
 
-class Guard(Protocol):
+class AccountLimits(Protocol):
     """Abuse limits around accounts (shared.abuse.guard.AbuseGuard): each raises
     TooManyRequests when its budget is spent. `source` is the client's source."""
 
@@ -115,7 +115,7 @@ class AccountService:
         password_max_age: timedelta,
         activation_ttl: timedelta,
         initial_admin: InitialAdmin | None = None,
-        guard: Guard,
+        abuse: AccountLimits,
         devices: DeviceStore,
         unlock_codes: UnlockCodes,
         actor_for_ip: Callable[[str], str] = lambda ip: "ip:unknown",
@@ -135,7 +135,7 @@ class AccountService:
         self._activation_ttl = activation_ttl
         self._initial_admin = initial_admin
         self._actor_for_ip = actor_for_ip
-        self._guard = guard
+        self._abuse = abuse
         self._devices = devices
         self._unlock_codes = unlock_codes
         self._registrations = registrations
@@ -292,7 +292,7 @@ class AccountService:
         self._count("unlock_request", client_ip)
         account = self._account_key(email)
         code = self._unlock_codes.issue(account)
-        allowed = self._guard.unlock_mail_allowed(account)  # counted for unknown addresses too: same cost
+        allowed = self._abuse.unlock_mail_allowed(account)  # counted for unknown addresses too: same cost
         user = self.users.by_email_hash(EmailAddress(email, account).key_hash)
         if user is None or not allowed:
             self._audit.record(AuditEventType.UNLOCK_REQUEST, "fail", reason="not_sent", actor=self._guest(client_ip),
@@ -514,13 +514,13 @@ class AccountService:
         attempt = None
         if client_ip is not None:
             try:
-                attempt = self._guard.password_attempt(
+                attempt = self._abuse.password_attempt(
                     client_ip, account, device=device, unlock=unlock_code is not None
                 )
             except errors.TooManyRequests as refusal:
                 actor = user.user_id if user else self._guest(client_ip)
                 self._audit.record(event, "fail", reason=refusal.code, actor=actor, request_id=request_id)
-                if refusal.code == "sign_in_paused" and user is not None and self._guard.pause_notice_due(account):
+                if refusal.code == "sign_in_paused" and user is not None and self._abuse.pause_notice_due(account):
                     self._mail(user.email, mails.sign_in_paused())
                 raise
         if unlock_code is not None and not self._unlock_codes.redeem(account, unlock_code):
@@ -546,8 +546,8 @@ class AccountService:
 
     def _count(self, attempt: str, client_ip: str | None) -> None:
         """An attempt that costs us or a mail provider: counted per source on every call, before the work."""
-        if self._guard is not None and client_ip is not None:
-            getattr(self._guard, attempt)(client_ip)
+        if client_ip is not None:
+            getattr(self._abuse, attempt)(client_ip)
 
     def _guest(self, client_ip: str | None) -> str | None:
         return self._actor_for_ip(client_ip) if client_ip else None

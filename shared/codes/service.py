@@ -93,7 +93,7 @@ class CodeService:
         *,
         default_ttl: timedelta,
         slots: ActiveCodeSlots,
-        limiter: CodeLimits,
+        abuse: CodeLimits,
         actor_for_source: Callable[[str], str],
         generate: Callable[[], str] = new_code,
     ):
@@ -107,7 +107,7 @@ class CodeService:
         self._pool = pool
         self._default_ttl = default_ttl
         self._slots = slots
-        self._limiter = limiter
+        self._abuse = abuse
         self._actor_for_source = actor_for_source  # how a source appears in the audit: a keyed hash
         self._generate = generate  # randomness comes in here: tests shrink the code space
 
@@ -126,7 +126,7 @@ class CodeService:
         A resource has at most MAX_ACTIVE_CODES_PER_RESOURCE active codes, strictly (a slot
         is claimed before the code is stored; the brute-force figures rely on it)."""
         resource_read = self._pool.submit(self._resources.owned, issuer_id, resource_id)
-        self._limiter.reserve_issuance(issuer_id, source)
+        self._abuse.reserve_issuance(issuer_id, source)
         resource = resource_read.result()
         now = self._clock.now()
         code_id = new_code_id()
@@ -235,13 +235,13 @@ class CodeService:
         # slots before any answer
         candidates = self._keys.candidates(HASH_PURPOSE, value) if value else []
         code_reads = [self._pool.submit(self._code_with_issuer_status, candidate) for candidate in candidates]
-        attempt = self._limiter.reserve_redemption(source, resource_id)
+        attempt = self._abuse.reserve_redemption(source, resource_id)
         try:
             redemption = self._redeem(
                 resource_id, code_reads, client=self._actor_for_source(source), request_id=request_id
             )
         except CodeRejected:
-            self._limiter.redemption_failed()
+            self._abuse.redemption_failed()
             raise
         except Exception:
             attempt.release()  # storage failed: the guest did not guess wrong

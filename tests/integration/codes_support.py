@@ -81,6 +81,6 @@ def codes_service(svc: Services, *, generate: Callable[[], str], expiry: ExpiryI
         store, svc.resources, svc.issuers, svc.downloads, svc.audit, svc.keys, svc.clock, svc.pool,
         default_ttl=timedelta(seconds=svc.settings.code_ttl_seconds),
         slots=ActiveCodeSlots(codes_table, svc.settings.max_active_codes_per_resource),
-        limiter=svc.abuse, actor_for_source=svc.actor_for_ip, generate=generate,
+        abuse=svc.abuse, actor_for_source=svc.actor_for_ip, generate=generate,
     )  # fmt: skip
     return service, store
