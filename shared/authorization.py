@@ -7,8 +7,8 @@
   password, signing out): anything else is Forbidden `password_expired`.
 - Where a role is asked for, the session must carry it: Forbidden otherwise.
 - Where a use case reads the account behind a session, an account that is gone or locked
-  is Unauthenticated (locking also ends every session; this covers a session a sign-in
-  racing the lock created).
+  is Unauthenticated. It is not read on every request: locking ends every session of the
+  account, and a sign-in racing the lock ends its own (docs/decisions.md).
 """
 
 from __future__ import annotations
