@@ -17,6 +17,14 @@ from pydantic_settings import BaseSettings
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 MAIN = INFRA / "main.bicep"
+STORAGE = INFRA / "core" / "storage.bicep"
+KEY_VAULT = INFRA / "core" / "keyvault.bicep"
+MONITORING = INFRA / "core" / "monitoring.bicep"
+EMAIL = INFRA / "core" / "email.bicep"
+API = INFRA / "app" / "api.bicep"
+RBAC = INFRA / "app" / "rbac.bicep"
+FRONT_DOOR = INFRA / "app" / "frontdoor.bicep"
+PARAMETERS = INFRA / "main.parameters.json"
 ENVIRONMENTS = ("dev", "test", "prod")
 
 KEY_VAULT_REFERENCE = re.compile(

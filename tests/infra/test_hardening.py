@@ -8,10 +8,15 @@ from urllib.parse import unquote
 
 import pytest
 from bicep_reader import (
+    API,
+    EMAIL,
     ENVIRONMENTS,
+    FRONT_DOOR,
     INFRA,
     MAIN,
+    RBAC,
     ROOT,
+    STORAGE,
     accessor_path,
     app_settings,
     body,
@@ -20,11 +25,6 @@ from bicep_reader import (
     resources_of_type,
 )
 
-STORAGE = INFRA / "core" / "storage.bicep"
-EMAIL = INFRA / "core" / "email.bicep"
-API = INFRA / "app" / "api.bicep"
-RBAC = INFRA / "app" / "rbac.bicep"
-FRONT_DOOR = INFRA / "app" / "frontdoor.bicep"
 DEPLOYMENT_DOC = ROOT / "docs" / "deployment.md"
 
 

@@ -7,10 +7,16 @@ import re
 
 import pytest
 from bicep_reader import (
+    API,
     ENVIRONMENTS,
+    FRONT_DOOR,
     INFRA,
+    KEY_VAULT,
     MAIN,
+    MONITORING,
+    RBAC,
     ROOT,
+    STORAGE,
     accessor_path,
     bicep_files,
     body,
@@ -22,13 +28,6 @@ from bicep_reader import (
 )
 
 from shared import storage
-
-STORAGE = INFRA / "core" / "storage.bicep"
-KEY_VAULT = INFRA / "core" / "keyvault.bicep"
-API = INFRA / "app" / "api.bicep"
-RBAC = INFRA / "app" / "rbac.bicep"
-FRONT_DOOR = INFRA / "app" / "frontdoor.bicep"
-MONITORING = INFRA / "core" / "monitoring.bicep"
 
 
 @pytest.mark.parametrize("path", bicep_files(), ids=lambda p: str(p.relative_to(INFRA)))

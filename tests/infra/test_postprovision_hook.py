@@ -4,13 +4,12 @@ propagated, so 403 is waited out while 404 means "create it", and nothing else i
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 import subprocess
 from pathlib import Path
 
 from bicep_reader import INFRA
+from fake_az import fake_az
 
 HOOK = INFRA / "hooks" / "postprovision.sh"
 
@@ -35,18 +34,11 @@ echo "https://vault/secrets/x/1"
 
 
 def _run_hook(tmp_path: Path, script: list[str]) -> subprocess.CompletedProcess:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    az = bin_dir / "az"
-    az.write_text(FAKE_AZ)
-    az.chmod(az.stat().st_mode | stat.S_IEXEC)
-    state = tmp_path / "state"
-    state.mkdir()
+    env, state = fake_az(tmp_path, FAKE_AZ)
     (state / "script").write_text("\n".join(script) + "\n")
     env = {
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        **env,
         "AZURE_KEY_VAULT_NAME": "kv-test",
-        "FAKE_AZ_STATE": str(state),
         "KEY_VAULT_RETRY_BASE_SECONDS": "0",
         "KEY_VAULT_RETRY_TRIES": "4",
     }

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 import subprocess
 from pathlib import Path
 
 from bicep_reader import INFRA, ROOT
+from fake_az import fake_az
 
 HOOK = INFRA / "hooks" / "preprovision.sh"
 
@@ -34,21 +34,14 @@ esac
 
 
 def _run(tmp_path: Path, *, vault_name: str | None = "kv-abc", exists: bool = False, deleted_in: str | None = None):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    az = bin_dir / "az"
-    az.write_text(FAKE_AZ)
-    az.chmod(az.stat().st_mode | stat.S_IEXEC)
-    state = tmp_path / "state"
-    state.mkdir()
+    env, state = fake_az(tmp_path, FAKE_AZ)
     (state / "calls").write_text("")
     if exists:
         (state / "vault").write_text("")
     if deleted_in:
         (state / "deleted").write_text(deleted_in + "\n")
     env = {
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-        "FAKE_AZ_STATE": str(state),
+        **env,
         "AZURE_RESOURCE_GROUP": "rg-codes-prod",
         "AZURE_LOCATION": "westeurope",
     }

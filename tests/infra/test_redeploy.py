@@ -9,9 +9,13 @@ import re
 
 import pytest
 from bicep_reader import (
+    API,
     ENVIRONMENTS,
     INFRA,
     MAIN,
+    PARAMETERS,
+    RBAC,
+    STORAGE,
     accessor_path,
     body,
     condition,
@@ -19,11 +23,6 @@ from bicep_reader import (
     profile,
     resources_of_type,
 )
-
-API = INFRA / "app" / "api.bicep"
-RBAC = INFRA / "app" / "rbac.bicep"
-STORAGE = INFRA / "core" / "storage.bicep"
-PARAMETERS = INFRA / "main.parameters.json"
 
 
 def _parameter_values() -> dict[str, str]:
