@@ -203,24 +203,25 @@ class ResourceStore:
             metadata={"owner": owner_id},
         )
         file = {"size": len(data), "contentType": content_type, "updatedAt": now}
-        latest: tuple[dict, str] | None = (owner_row, etag)
 
         def attempt() -> Resource:
-            nonlocal latest
-            if latest is None:  # the name moved to a new id meanwhile (or another PUT landed)
-                row = self._table.get_entity(owner_row["PartitionKey"], owner_row["RowKey"])
-                latest = (row, row.metadata["etag"])
-            (row, row_etag), latest = latest, None
-            entity = _resource_row({**row, **file}, row["resourceId"], now)
+            nonlocal owner_row, etag
+            entity = _resource_row({**owner_row, **file}, owner_row["resourceId"], now)
             # the resource row before the owner row's size: a code can be issued only once
             # the bytes are there. MERGE, never REPLACE: a row retired by a move stays retired.
             self._table.upsert_entity(entity, mode=UpdateMode.MERGE)
-            self._table.update_entity(
-                {**_keys(row), **file},
-                mode=UpdateMode.MERGE,
-                etag=row_etag,
-                match_condition=MatchConditions.IfNotModified,
-            )
+            try:
+                self._table.update_entity(
+                    {**_keys(owner_row), **file},
+                    mode=UpdateMode.MERGE,
+                    etag=etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except ResourceModifiedError:
+                # the name moved to a new id meanwhile (or another PUT landed): write again
+                owner_row = self._table.get_entity(owner_row["PartitionKey"], owner_row["RowKey"])
+                etag = owner_row.metadata["etag"]
+                raise
             return _resource_from(entity)
 
         return _against_racers(attempt, "The file changed while it was stored; try again."), created

@@ -4,6 +4,7 @@ redeems nothing and its codes are revoked, the file stays where it is."""
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import httpx
@@ -132,6 +133,38 @@ def test_a_second_put_of_the_same_name_after_rotation_keeps_the_new_id_and_serve
     response = download(svc, new_id, svc.codes.issue(owner, new_id).code)
     assert response.status_code == 200 and response.content == b"version two, longer"
     assert response.headers["content-type"] == "text/markdown"
+
+
+def test_puts_of_one_name_racing_a_rotation_leave_one_live_id_serving_one_of_the_versions(settings):
+    svc = services_at_real_time(settings)
+    owner = add_user(svc)
+    old = add_resource(svc, owner, data=b"first", name="race.txt").resource_id
+    versions = [f"version {n}".encode() * (n + 1) for n in range(4)]
+
+    def attempt(work):
+        """What the caller gets: the result, or the 409 that asks to try again after
+        losing every conditional write to the racers."""
+        try:
+            return work()
+        except errors.Conflict as busy:
+            assert busy.code == "resource_busy"
+            return busy
+
+    with ThreadPoolExecutor(5) as pool:
+        rotation = pool.submit(attempt, lambda: svc.codes.rotate_link(owner, old))
+        puts = list(pool.map(lambda data: attempt(lambda: svc.resources.put(owner, "race.txt", data, "text/plain")),
+                             versions))  # fmt: skip
+
+    stored = [put for put in puts if not isinstance(put, errors.Conflict)]
+    assert stored and all(not created for _, created in stored)
+    rotated = rotation.result()
+    if isinstance(rotated, errors.Conflict):  # the owner tries again, and it finishes
+        rotated = svc.codes.rotate_link(owner, old)
+    assert svc.resources.get(old) is None
+    [listed] = svc.resources.list(owner)
+    assert listed.resource_id == rotated.resource_id
+    response = download(svc, listed.resource_id, svc.codes.issue(owner, listed.resource_id).code)
+    assert response.status_code == 200 and response.content in versions
 
 
 def test_a_rotation_cut_short_after_the_old_row_was_retired_is_finished_by_a_retry(svc):
