@@ -19,7 +19,6 @@ from shared.accounts.models import (
     StrengthView,
     UserAdminView,
 )
-from shared.services import services
 
 bp = func.Blueprint()
 
@@ -34,7 +33,7 @@ def register(ctx, body: Credentials) -> Reply:
     """Register with email and password; an activation code goes out by mail.
 
     The answer is the same whether or not the address already has an account."""
-    services().accounts.register(body.email, body.password, client_ip=ctx.client_ip, request_id=ctx.request_id)
+    ctx.services.accounts.register(body.email, body.password, client_ip=ctx.client_ip, request_id=ctx.request_id)
     return Reply("If this address can be registered, we sent it an activation code.", {"email": body.email}, 202)
 
 
@@ -42,7 +41,7 @@ def register(ctx, body: Credentials) -> Reply:
 @api(StrengthQuery, response=StrengthView)
 def password_strength(ctx, body: StrengthQuery) -> Reply:
     """Score a password (0-4) with zxcvbn feedback, for a strength meter."""
-    verdict = services().accounts.password_strength(body.password, body.email)
+    verdict = ctx.services.accounts.password_strength(body.password, body.email)
     return Reply("Acceptable." if verdict.acceptable else "Not acceptable.", verdict.as_dict())
 
 
@@ -51,7 +50,9 @@ def password_strength(ctx, body: StrengthQuery) -> Reply:
 def activate(ctx, body: ActivationCode) -> Reply:
     """Activate the account (HTTP Basic email:password) with the mailed code."""
     email, password = basic_credentials(ctx.request)
-    user = services().accounts.activate(email, password, body.code, client_ip=ctx.client_ip, request_id=ctx.request_id)
+    user = ctx.services.accounts.activate(
+        email, password, body.code, client_ip=ctx.client_ip, request_id=ctx.request_id
+    )
     return Reply(
         "The account is active; sign in.", {"userId": user.user_id, "email": user.email, "status": user.status}
     )
@@ -62,7 +63,7 @@ def activate(ctx, body: ActivationCode) -> Reply:
 def resend_activation(ctx) -> Reply:
     """Send a new activation code (HTTP Basic); the old one stops working."""
     email, password = basic_credentials(ctx.request)
-    expires_at = services().accounts.resend_activation(
+    expires_at = ctx.services.accounts.resend_activation(
         email, password, client_ip=ctx.client_ip, request_id=ctx.request_id
     )
     return Reply("A new code is on its way; the old one no longer works.", {"codeExpiresAt": expires_at}, 202)
@@ -72,7 +73,7 @@ def resend_activation(ctx) -> Reply:
 @api(auth=True, response=ProfileView)
 def me(ctx) -> Reply:
     """The signed-in user: email, role, activation and password age."""
-    return Reply("Your account.", services().accounts.profile(ctx.session))
+    return Reply("Your account.", ctx.services.accounts.profile(ctx.session))
 
 
 @bp.route(route="api/users/me/display-name", methods=["PUT"])
@@ -80,7 +81,7 @@ def me(ctx) -> Reply:
 def set_display_name(ctx, body: DisplayNameChange) -> Reply:
     """Set the name guests see as the sharer of your files (null: they see no name; the
     email address is never shown to them)."""
-    profile = services().accounts.set_display_name(ctx.session, body.display_name, request_id=ctx.request_id)
+    profile = ctx.services.accounts.set_display_name(ctx.session, body.display_name, request_id=ctx.request_id)
     return Reply("The display name is set." if body.display_name else "No display name is shown.", profile)
 
 
@@ -88,7 +89,7 @@ def set_display_name(ctx, body: DisplayNameChange) -> Reply:
 @api(PasswordChange, auth=True, allow_expired_password=True, response=PasswordChangedView)
 def change_password(ctx, body: PasswordChange) -> Reply:
     """Change the password; every session of the user ends, so sign in again."""
-    ended = services().accounts.change_password(
+    ended = ctx.services.accounts.change_password(
         ctx.session, body.old_password, body.new_password, request_id=ctx.request_id
     )
     return Reply("The password is changed; sign in again.", {"sessionsEnded": ended})
@@ -98,7 +99,7 @@ def change_password(ctx, body: PasswordChange) -> Reply:
 @api(role="admin", response=UserAdminView)
 def lock_user(ctx) -> Reply:
     """Lock an account (admin); its sessions end."""
-    user = services().accounts.lock(
+    user = ctx.services.accounts.lock(
         ctx.request.route_params.get("userId", ""), actor=ctx.session.user_id, request_id=ctx.request_id
     )
     return Reply("The account is locked.", _admin_view(user))
@@ -108,7 +109,7 @@ def lock_user(ctx) -> Reply:
 @api(role="admin", response=UserAdminView)
 def unlock_user(ctx) -> Reply:
     """Unlock an account (admin)."""
-    user = services().accounts.unlock(
+    user = ctx.services.accounts.unlock(
         ctx.request.route_params.get("userId", ""), actor=ctx.session.user_id, request_id=ctx.request_id
     )
     return Reply("The account is unlocked.", _admin_view(user))
@@ -118,7 +119,7 @@ def unlock_user(ctx) -> Reply:
 @api(RoleChange, role="admin", response=UserAdminView)
 def set_user_role(ctx, body: RoleChange) -> Reply:
     """Set an account's role (admin); its sessions end so the new role applies at once."""
-    user = services().accounts.set_role(
+    user = ctx.services.accounts.set_role(
         ctx.request.route_params.get("userId", ""), body.role, actor=ctx.session.user_id, request_id=ctx.request_id
     )
     return Reply("The role is set.", _admin_view(user))

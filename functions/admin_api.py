@@ -6,7 +6,6 @@ import azure.functions as func
 from functions.http import Reply, api
 from shared.admin import AuditQuery, JobsQuery
 from shared.cleanup import JOB as CLEANUP_JOB
-from shared.services import services
 
 bp = func.Blueprint()
 
@@ -15,7 +14,7 @@ bp = func.Blueprint()
 @api(query=AuditQuery, role="admin")
 def admin_audit(ctx) -> Reply:
     """Audit events by time range, type, outcome and user, oldest first, paged."""
-    page = services().admin.audit_page(ctx.query)
+    page = ctx.services.admin.audit_page(ctx.query)
     return Reply(f"{len(page['events'])} event(s).", page)
 
 
@@ -23,7 +22,7 @@ def admin_audit(ctx) -> Reply:
 @api(query=JobsQuery, role="admin")
 def admin_jobs(ctx) -> Reply:
     """The cleanup job's runs, newest first: start, end, counts, errors."""
-    runs = services().admin.job_runs(CLEANUP_JOB, ctx.query)
+    runs = ctx.services.admin.job_runs(CLEANUP_JOB, ctx.query)
     return Reply(f"{len(runs['runs'])} run(s).", runs)
 
 
@@ -31,5 +30,5 @@ def admin_jobs(ctx) -> Reply:
 @api(role="admin")
 def admin_run_cleanup(ctx) -> Reply:
     """Run cleanup now (it is safe to run while the timer runs it too)."""
-    run = services().cleanup.run()
+    run = ctx.services.cleanup.run()
     return Reply("Cleanup ran.", run.public())

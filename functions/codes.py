@@ -6,7 +6,6 @@ import azure.functions as func
 
 from functions.http import Reply, api
 from shared.codes.requests import CodeList, CodeView, IssueCode, IssuedCodeView, RedeemCode, RedemptionView
-from shared.services import services
 
 bp = func.Blueprint()
 
@@ -16,7 +15,7 @@ bp = func.Blueprint()
 def issue_code(ctx, body: IssueCode) -> Reply:
     """Issue a 6-digit code for one of the caller's resources. The code is shown only here."""
     ttl = None if body.ttl_seconds is None else timedelta(seconds=body.ttl_seconds)
-    svc = services()
+    svc = ctx.services
     issued = svc.codes.issue(
         ctx.session.user_id, body.resource_id, ttl, source=ctx.client_ip, request_id=ctx.request_id
     )
@@ -27,7 +26,7 @@ def issue_code(ctx, body: IssueCode) -> Reply:
 @api(auth=True, response=CodeList)
 def list_codes(ctx) -> Reply:
     """The caller's codes and their state, never their values."""
-    codes = services().codes.list(ctx.session.user_id)
+    codes = ctx.services.codes.list(ctx.session.user_id)
     return Reply(f"{len(codes)} code(s).", {"codes": codes})
 
 
@@ -36,7 +35,7 @@ def list_codes(ctx) -> Reply:
 def revoke_code(ctx) -> Reply:
     """Revoke one of the caller's codes."""
     code_id = ctx.request.route_params.get("codeId", "")
-    view = services().codes.revoke(ctx.session.user_id, code_id, request_id=ctx.request_id)
+    view = ctx.services.codes.revoke(ctx.session.user_id, code_id, request_id=ctx.request_id)
     return Reply("The code is revoked.", view)
 
 
@@ -44,6 +43,6 @@ def revoke_code(ctx) -> Reply:
 @api(RedeemCode, response=RedemptionView)
 def redeem_code(ctx, body: RedeemCode) -> Reply:
     """Redeem a code for a resource (anonymous). Every failure gets the same answer."""
-    svc = services()
+    svc = ctx.services
     redemption = svc.codes.redeem(body.resource_id, body.code, source=ctx.client_ip, request_id=ctx.request_id)
     return Reply("The code is accepted; download the file.", redemption.public())

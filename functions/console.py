@@ -47,7 +47,6 @@ from shared.admin import AuditQuery, JobsQuery
 from shared.audit import AuditEventType
 from shared.authorization import Role
 from shared.cleanup import JOB as CLEANUP_JOB
-from shared.services import services
 from shared.sessions import Session
 
 bp = func.Blueprint()
@@ -73,7 +72,7 @@ def route(rest: str = "") -> str:
 def signed_in(ctx: RequestContext) -> Session | None:
     """The console session, whatever its role and password age (for sign-in and sign-out)."""
     try:
-        return services().authorizer.authorize(read_cookie(ctx.request, SESSION_COOKIE), allow_expired_password=True)
+        return ctx.services.authorizer.authorize(read_cookie(ctx.request, SESSION_COOKIE), allow_expired_password=True)
     except errors.Unauthenticated:
         return None
 
@@ -86,7 +85,7 @@ def console(*, admin: bool = True) -> Callable[[ConsoleHandler], Callable]:
     def decorate(handler: ConsoleHandler) -> Callable:
         def guarded(ctx: RequestContext) -> func.HttpResponse:
             try:
-                session = services().authorizer.authorize(
+                session = ctx.services.authorizer.authorize(
                     read_cookie(ctx.request, SESSION_COOKIE),
                     Role.ADMIN if admin else None,
                     allow_expired_password=not admin,
@@ -100,7 +99,7 @@ def console(*, admin: bool = True) -> Callable[[ConsoleHandler], Callable]:
             if ctx.request.method != "POST":
                 return handler(ctx, None)
             form = read_form(ctx.request)
-            if not services().csrf.session_token_valid(session, form.get("csrfToken")):
+            if not ctx.services.csrf.session_token_valid(session, form.get("csrfToken")):
                 return console_render(ctx, "error.html", 403, title="Refused", message=REFUSED)
             return handler(ctx, form)
 
@@ -119,8 +118,8 @@ def console_render(ctx: RequestContext, template: str, status: int = 200, header
         status,
         headers,
         session=session,
-        csrf_token=services().csrf.for_session(session) if session else None,
-        admin=session is not None and services().authorizer.permits(session, Role.ADMIN),
+        csrf_token=ctx.services.csrf.for_session(session) if session else None,
+        admin=session is not None and ctx.services.authorizer.permits(session, Role.ADMIN),
         base=console_base(),
         path=public_path_and_query(ctx.request).split("?")[0].rstrip("/") or console_base(),
         when=when,
@@ -159,7 +158,7 @@ def console_login(ctx: RequestContext) -> func.HttpResponse:
             ctx, return_url, email=email, status=403, error="This page was open too long; sign in again."
         )
     try:
-        login = services().accounts.login(
+        login = ctx.services.accounts.login(
             email,
             form.get("password", "")[:1024],
             client_ip=ctx.client_ip,
@@ -171,7 +170,7 @@ def console_login(ctx: RequestContext) -> func.HttpResponse:
         return _login_form(ctx, return_url, email=email, status=status, error=page_message(error), headers=headers)
     response = redirect(return_url, headers={"Set-Cookie": cookie(SESSION_COOKIE, login.token, path=console_base())})
     # the known-device cookie: strangers' failed sign-ins never hold this browser back
-    device_age = services().settings.device_token_days * 24 * 3600
+    device_age = ctx.services.settings.device_token_days * 24 * 3600
     response.headers.add_header("Set-Cookie", cookie(DEVICE_COOKIE, login.device_token, max_age=device_age))
     return response
 
@@ -186,7 +185,7 @@ def _login_form(ctx, return_url: str, *, email: str = "", status: int = 200, err
 @console(admin=False)
 def console_logout(ctx: RequestContext, form) -> func.HttpResponse:
     """Sign out (POST with the CSRF token): the session ends and the cookie is cleared."""
-    services().accounts.logout(ctx.session, request_id=ctx.request_id)
+    ctx.services.accounts.logout(ctx.session, request_id=ctx.request_id)
     cleared = cookie(SESSION_COOKIE, "", path=console_base(), max_age=0)
     return redirect(f"{console_base()}/login", headers={"Set-Cookie": cleared})
 
@@ -195,7 +194,7 @@ def console_logout(ctx: RequestContext, form) -> func.HttpResponse:
 @console(admin=False)
 def console_denied(ctx: RequestContext, form) -> func.HttpResponse:
     """Signed in, but not as an admin."""
-    profile = services().accounts.profile(ctx.session)
+    profile = ctx.services.accounts.profile(ctx.session)
     return console_render(ctx, "console/denied.html", 403, profile=profile)
 
 
@@ -206,7 +205,7 @@ def console_denied(ctx: RequestContext, form) -> func.HttpResponse:
 @console()
 def console_home(ctx: RequestContext, form) -> func.HttpResponse:
     """Who is signed in, their role, and whether storage answers."""
-    svc = services()
+    svc = ctx.services
     profile = svc.accounts.profile(ctx.session)
     storage = svc.storage.check()
     runs = svc.admin.job_runs(CLEANUP_JOB, JobsQuery(limit=1))["runs"]
@@ -229,12 +228,12 @@ def console_jobs(ctx: RequestContext, form) -> func.HttpResponse:
 @console()
 def console_run_cleanup(ctx: RequestContext, form) -> func.HttpResponse:
     """Run cleanup now, then show the list (a reload does not run it again)."""
-    run = services().cleanup.run()
+    run = ctx.services.cleanup.run()
     return redirect(f"{console_base()}/jobs?ran={run.run_id}")
 
 
 def _jobs(ctx, *, notice: str | None = None) -> func.HttpResponse:
-    runs = services().admin.job_runs(CLEANUP_JOB, JobsQuery(limit=25))["runs"]
+    runs = ctx.services.admin.job_runs(CLEANUP_JOB, JobsQuery(limit=25))["runs"]
     for run in runs:
         ended, started = run.get("endedAt"), run["startedAt"]
         run["duration"] = f"{(ended - started).total_seconds():.2f} s" if ended else "running"
@@ -259,7 +258,7 @@ def console_audit(ctx: RequestContext, form) -> func.HttpResponse:
     error, result = None, None
     try:
         query = validate(AuditQuery, raw, "Some filters are not valid.")
-        result = services().admin.audit_page(query)
+        result = ctx.services.admin.audit_page(query)
     except errors.InvalidInput as problem:
         fields = ", ".join(sorted({d["field"] for d in problem.details or []}))
         error = problem.message + (f" Check: {fields}." if fields else "")
@@ -299,14 +298,14 @@ def console_revoke_code(ctx: RequestContext, form) -> func.HttpResponse:
     if not _CODE_ID.match(code_id):
         return _codes(ctx, status=400, error="Type the code's id (codeId), not the code.")
     try:
-        view = services().codes.revoke_by_id(code_id, actor=ctx.session.user_id, request_id=ctx.request_id)
+        view = ctx.services.codes.revoke_by_id(code_id, actor=ctx.session.user_id, request_id=ctx.request_id)
     except (errors.NotFound, errors.Conflict) as problem:
         return _codes(ctx, status=status_of(problem)[0], error=problem.message)
     return _codes(ctx, notice=f"Code {code_id} is {view['state']}.")
 
 
 def _codes(ctx, *, status: int = 200, error: str | None = None, notice: str | None = None) -> func.HttpResponse:
-    activity = services().admin.code_activity(CHART_HOURS)
+    activity = ctx.services.admin.code_activity(CHART_HOURS)
     return console_render(ctx, "console/codes.html", status, chart=bar_chart(activity), activity=activity,
                           error=error, notice=notice)  # fmt: skip
 
@@ -346,14 +345,14 @@ def bar_chart(activity: list[dict], *, width: int = 720, height: int = 220) -> d
 @console()
 def console_users(ctx: RequestContext, form) -> func.HttpResponse:
     """Find an account by email or id; lock, unlock or change its role."""
-    accounts = services().accounts
+    accounts = ctx.services.accounts
     if form is None:
         query = (ctx.request.params.get("q") or "").strip()[:254]
         # an address is looked up by its hash; anything else is a user id, so a key
         user = accounts.find_user(query) if query and ("@" in query or usable_in_key(query)) else None
         error = "No account matches." if query and user is None else None
         return console_render(ctx, "console/users.html", 404 if error else 200, query=query, user=user, error=error,
-                              resources=user_resources(user))  # fmt: skip
+                              resources=user_resources(ctx, user))  # fmt: skip
     user_id, action = form.get("userId", "")[:64], form.get("action", "")
     actions = {
         "lock": lambda: accounts.lock(user_id, actor=ctx.session.user_id, request_id=ctx.request_id),
@@ -371,7 +370,7 @@ def console_users(ctx: RequestContext, form) -> func.HttpResponse:
         return console_render(ctx, "console/users.html", status_of(problem)[0], query=user_id,
                               user=accounts.find_user(user_id), error=problem.message)  # fmt: skip
     done = {"lock": "locked; its sessions ended", "unlock": "unlocked", "role": f"now {user.role}; its sessions ended"}
-    return console_render(ctx, "console/users.html", query=user.email, user=user, resources=user_resources(user),
+    return console_render(ctx, "console/users.html", query=user.email, user=user, resources=user_resources(ctx, user),
                           notice=f"{user.email} is {done[action]}.")  # fmt: skip
 
 
@@ -384,10 +383,10 @@ def _role(value: str | None) -> Role:
 # --- a user's resources: guessing on their guest links ---------------------------------------
 
 
-def user_resources(user) -> list[dict]:
+def user_resources(ctx: RequestContext, user) -> list[dict]:
     """The user's resources, each with the guessing its guest link is under (the same
     figures as GET /api/resources)."""
     if user is None:
         return []
-    svc = services()
+    svc = ctx.services
     return svc.resources.list_with_pressure(user.user_id, svc.abuse, svc.pool)

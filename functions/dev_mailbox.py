@@ -11,7 +11,6 @@ import azure.functions as func
 from functions.http import Reply, api
 from shared import errors
 from shared.accounts.models import MailboxQuery, MailboxView
-from shared.services import services
 
 bp = func.Blueprint()
 
@@ -20,7 +19,7 @@ bp = func.Blueprint()
 @api(query=MailboxQuery, response=MailboxView)
 def dev_mailbox(ctx) -> Reply:
     """Local only: the mail sent to an address, newest last."""
-    if os.environ.get("WEBSITE_SITE_NAME") or not services().settings.is_local:
+    if os.environ.get("WEBSITE_SITE_NAME") or not ctx.services.settings.is_local:
         raise errors.NotFound("Nothing is served at this address.")
-    messages = services().dev_mailbox.messages(ctx.query.to)
+    messages = ctx.services.dev_mailbox.messages(ctx.query.to)
     return Reply(f"{len(messages)} message(s).", messages)

@@ -14,7 +14,6 @@ from functions.http import RequestContext, status_of
 from functions.web import form_token, form_token_valid, page, page_message, read_form
 from shared import errors
 from shared.guest import SharedResource, resource_id_from_link
-from shared.services import services
 
 bp = func.Blueprint()
 
@@ -57,7 +56,7 @@ def guest_resource(ctx: RequestContext) -> func.HttpResponse:
     and the field for the code."""
     req = ctx.request
     resource_id = req.route_params.get("resourceId", "")
-    shared = services().guest.shared_resource(resource_id)
+    shared = ctx.services.guest.shared_resource(resource_id)
     if req.method == "GET":
         return _resource(req, shared)
     form = read_form(req)
@@ -73,7 +72,7 @@ def guest_resource(ctx: RequestContext) -> func.HttpResponse:
 def _redeem(
     ctx: RequestContext, resource_id: str, code: str, again: Again, shared: SharedResource | None = None
 ) -> func.HttpResponse:
-    svc = services()
+    svc = ctx.services
     try:
         redemption = svc.codes.redeem(
             resource_id, code[:MAX_CODE_INPUT], source=ctx.client_ip, request_id=ctx.request_id

@@ -4,7 +4,6 @@ import azure.functions as func
 
 from functions.http import Reply, api
 from shared import errors
-from shared.services import services
 
 bp = func.Blueprint()
 
@@ -12,7 +11,7 @@ bp = func.Blueprint()
 @bp.route(route="api/health", methods=["GET"])
 @api()
 def health(ctx) -> Reply:
-    checks = services().storage.check()
+    checks = ctx.services.storage.check()
     if not all(checks.values()):
         raise errors.StorageUnavailable(details={"storage": checks})
     return Reply("Storage is reachable.", data={"status": "ok", "storage": checks})

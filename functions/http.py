@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from shared import errors
 from shared.abuse.sources import forwarded_source
 from shared.authorization import Role
-from shared.services import services
+from shared.services import Services, services
 from shared.sessions import Session
 
 log = logging.getLogger(__name__)
@@ -133,8 +133,12 @@ class Reply:
 
 @dataclass
 class RequestContext:
+    """One request as a handler sees it, with the process's services: handlers reach
+    every use case through `ctx.services`, never through the global."""
+
     request: func.HttpRequest
     request_id: str
+    services: Services
     request_object: Any = None
     session: Session | None = None
     query: BaseModel | None = None
@@ -143,7 +147,7 @@ class RequestContext:
     def client_ip(self) -> str:
         """The client's source for limits and the audit (shared/abuse/sources.py): an IPv4
         address, an IPv6 /64, or the one bucket of what does not parse."""
-        settings = services().settings
+        settings = self.services.settings
         return forwarded_source(
             self.request.headers.get("x-forwarded-for"), settings.trusted_proxy_count, settings.ipv6_prefix_length
         )
@@ -361,17 +365,17 @@ def api(
 
     def decorate(handler: Handler) -> Callable[[func.HttpRequest], func.HttpResponse]:
         def http_function(req: func.HttpRequest) -> func.HttpResponse:
-            ctx = RequestContext(request=req, request_id=request_id(req))
+            ctx = RequestContext(request=req, request_id=request_id(req), services=services())
 
             def work() -> func.HttpResponse:
-                settings = services().settings
+                settings = ctx.services.settings
                 check_request_size(req, settings.resource_max_bytes if raw_body else settings.max_json_body_bytes)
                 check_route_values(req)
                 check_query_values(req)
                 if query is not None:
                     ctx.query = validate(query, dict(req.params), "Some query parameters are not valid.")
                 if auth or role:
-                    ctx.session = services().authorizer.authorize(
+                    ctx.session = ctx.services.authorizer.authorize(
                         bearer_token(req), role, allow_expired_password=allow_expired_password
                     )
                 reply = handler(ctx) if body is None else handler(ctx, parse_body(ctx, body))

@@ -5,7 +5,6 @@ import azure.functions as func
 
 from functions.http import Reply, api
 from shared.codes.requests import ResourceList, ResourceView, RotatedLinkView
-from shared.services import services
 
 bp = func.Blueprint()
 
@@ -17,7 +16,7 @@ def put_resource(ctx) -> Reply:
     Uploading the same name again replaces the bytes and keeps the resource id."""
     req = ctx.request
     ctx.request_object = {"name": req.route_params.get("name"), "contentType": req.headers.get("content-type")}
-    resource, created = services().resources.put(
+    resource, created = ctx.services.resources.put(
         ctx.session.user_id, req.route_params.get("name", ""), req.get_body(), req.headers.get("content-type")
     )
     if created:
@@ -29,7 +28,7 @@ def put_resource(ctx) -> Reply:
 @api(auth=True, response=ResourceList)
 def list_resources(ctx) -> Reply:
     """The caller's files, by name, each with the guessing its guest link is under."""
-    svc = services()
+    svc = ctx.services
     resources = svc.resources.list_with_pressure(ctx.session.user_id, svc.abuse, svc.pool)
     return Reply(f"{len(resources)} file(s).", {"resources": resources})
 
@@ -41,5 +40,5 @@ def rotate_link(ctx) -> Reply:
     old id redeems nothing any more and its codes are revoked; the file stays."""
     resource_id = ctx.request.route_params.get("resourceId", "")
     ctx.request_object = {"resourceId": resource_id}
-    rotated = services().codes.rotate_link(ctx.session.user_id, resource_id, request_id=ctx.request_id)
+    rotated = ctx.services.codes.rotate_link(ctx.session.user_id, resource_id, request_id=ctx.request_id)
     return Reply("The guest link is new; the old one no longer works.", rotated.public())

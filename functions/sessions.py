@@ -4,7 +4,6 @@ import azure.functions as func
 
 from functions.http import Reply, api
 from shared.accounts.models import IntrospectionView, SessionView, SignIn, TokenQuery, UnlockRequest
-from shared.services import services
 
 bp = func.Blueprint()
 
@@ -14,7 +13,7 @@ bp = func.Blueprint()
 def login(ctx, body: SignIn) -> Reply:
     """Sign in; returns a bearer token, when it expires (idle timeout, sliding), and a
     device token to send back in `X-Device-Token` on later sign-ins from this device."""
-    login = services().accounts.login(
+    login = ctx.services.accounts.login(
         body.email,
         body.password,
         client_ip=ctx.client_ip,
@@ -31,7 +30,7 @@ def login(ctx, body: SignIn) -> Reply:
 def request_unlock(ctx, body: UnlockRequest) -> Reply:
     """Mail an unlock code for signing in from a new device while sign-in from new devices
     is paused. The answer is the same whether or not the address has an account."""
-    services().accounts.request_unlock(body.email, client_ip=ctx.client_ip, request_id=ctx.request_id)
+    ctx.services.accounts.request_unlock(body.email, client_ip=ctx.client_ip, request_id=ctx.request_id)
     return Reply("If this address has an account, we sent it an unlock code.", {"email": body.email}, 202)
 
 
@@ -39,7 +38,7 @@ def request_unlock(ctx, body: UnlockRequest) -> Reply:
 @api(auth=True)
 def logout(ctx) -> Reply:
     """Sign out: the bearer token stops working."""
-    services().accounts.logout(ctx.session, request_id=ctx.request_id)
+    ctx.services.accounts.logout(ctx.session, request_id=ctx.request_id)
     return Reply("Signed out.")
 
 
@@ -48,5 +47,5 @@ def logout(ctx) -> Reply:
 def introspect(ctx, body: TokenQuery) -> Reply:
     """For other services (function key): is this token a live session? A look, not a use:
     it does not push the session's idle timeout forward."""
-    result = services().accounts.introspect(body.token)
+    result = ctx.services.accounts.introspect(body.token)
     return Reply("The token is active." if result["active"] else "The token is not active.", result)

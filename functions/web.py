@@ -209,10 +209,10 @@ def page(handler: PageHandler) -> Callable[[func.HttpRequest], func.HttpResponse
     with the matching status; a storage outage 503; anything else 500, never a traceback."""
 
     def http_function(req: func.HttpRequest) -> func.HttpResponse:
-        ctx = RequestContext(request=req, request_id=request_id(req))
+        ctx = RequestContext(request=req, request_id=request_id(req), services=services())
 
         def work() -> func.HttpResponse:
-            check_request_size(req, services().settings.max_json_body_bytes)
+            check_request_size(req, ctx.services.settings.max_json_body_bytes)
             check_route_values(req)
             return handler(ctx)
 
