@@ -27,7 +27,7 @@ from urllib.parse import unquote
 from bench.harness import call_load
 from shared.codes.models import AccessCode, CodeState
 from shared.codes.store import code_entity, index_fields, owner_entity, owner_partition
-from shared.expiry import BATCH_LIMIT, bucket_of
+from shared.housekeeping.expiry import BATCH_LIMIT, bucket_of
 
 CODES_PER_ISSUER = 50  # of each kind: an issuer's partition holds expired and live codes
 SEED_CONCURRENCY = 64

@@ -29,7 +29,7 @@ from azure.data.tables import UpdateMode
 from shared.clock import ManualClock
 from shared.codes.models import HASH_PURPOSE, AccessCode, CodeState, new_code_id
 from shared.codes.store import code_entity, index_fields, owner_entity
-from shared.expiry import BUCKET, batches, bucket_of, bucket_start
+from shared.housekeeping.expiry import BUCKET, batches, bucket_of, bucket_start
 from shared.services import Services
 
 KEYS = re.compile(r"\((?:PartitionKey=)?'([^']*)',(?:RowKey=)?'([^']*)'\)")

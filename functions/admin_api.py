@@ -5,7 +5,7 @@ import azure.functions as func
 
 from functions.http import Reply, api
 from shared.admin import AuditQuery, JobsQuery
-from shared.cleanup import JOB as CLEANUP_JOB
+from shared.housekeeping.cleanup import JOB as CLEANUP_JOB
 
 bp = func.Blueprint()
 

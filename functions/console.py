@@ -13,7 +13,7 @@ Sessions are the API's sessions (AccountService.login); the token travels in an 
 SameSite=Strict cookie: `__Host-console_session` (Secure, Path=/) wherever cookies are
 Secure, a bare `console_session` scoped to /admin on plain http://localhost
 (functions/web.py, `cookie_name`). Every POST of a signed-in page carries a CSRF token
-derived from the session (shared/csrf.py)."""
+derived from the session (shared/auth/csrf.py)."""
 
 from __future__ import annotations
 
@@ -45,9 +45,9 @@ from functions.web import (
 from shared import errors
 from shared.admin import AuditQuery, JobsQuery
 from shared.audit import AuditEventType
-from shared.authorization import Role
-from shared.cleanup import JOB as CLEANUP_JOB
-from shared.sessions import Session
+from shared.auth.authorization import Role
+from shared.auth.sessions import Session
+from shared.housekeeping.cleanup import JOB as CLEANUP_JOB
 
 bp = func.Blueprint()
 

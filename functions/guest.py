@@ -13,7 +13,7 @@ from functions.html import render
 from functions.http import RequestContext, status_of
 from functions.web import form_token, form_token_valid, page, page_message, read_form
 from shared import errors
-from shared.guest import SharedResource, resource_id_from_link
+from shared.resources.guest import SharedResource, resource_id_from_link
 
 bp = func.Blueprint()
 

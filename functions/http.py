@@ -20,10 +20,10 @@ from azure.core.exceptions import HttpResponseError, ServiceRequestError, Servic
 from pydantic import BaseModel, ValidationError
 
 from shared import errors
-from shared.abuse.sources import forwarded_source
-from shared.authorization import Role
+from shared.auth.authorization import Role
+from shared.auth.sessions import Session
+from shared.limits.sources import forwarded_source
 from shared.services import Services, services
-from shared.sessions import Session
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class RequestContext:
 
     @property
     def client_ip(self) -> str:
-        """The client's source for limits and the audit (shared/abuse/sources.py): an IPv4
+        """The client's source for limits and the audit (shared/limits/sources.py): an IPv4
         address, an IPv6 /64, or the one bucket of what does not parse."""
         settings = self.services.settings
         return forwarded_source(

@@ -28,7 +28,7 @@ from shared.services import services
 
 # Cookie names without their prefix (see `cookie_name`)
 SESSION_COOKIE = "console_session"  # the console's session token
-DEVICE_COOKIE = "device"  # a known device's token (shared/accounts/devices.py), for every sign-in page
+DEVICE_COOKIE = "device"  # a known device's token (shared/auth/devices.py), for every sign-in page
 FORM_COOKIE = "form_nonce"  # the nonce behind anonymous forms' CSRF tokens
 HOST_PREFIX = "__Host-"
 CONSOLE_ROUTE = "/console"  # where the app serves the console; browsers see CONSOLE_BASE_PATH

@@ -15,7 +15,7 @@ from shared.audit import AuditEventType
 if TYPE_CHECKING:  # the query models are needed at start-up (registration); these only later
     from shared.audit import AuditLog
     from shared.clock import Clock
-    from shared.jobs import JobStore
+    from shared.housekeeping.jobs import JobStore
 
 MAX_AUDIT_RANGE = timedelta(days=7)
 DEFAULT_AUDIT_RANGE = timedelta(hours=1)

@@ -21,9 +21,9 @@ from typing import Any, Protocol
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
 
+from shared.auth.keys import KeyConfigError, KeyRing
 from shared.clock import Clock
 from shared.config import Settings, SettingsError
-from shared.keys import KeyConfigError, KeyRing
 
 log = logging.getLogger(__name__)
 

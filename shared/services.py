@@ -27,33 +27,33 @@ if TYPE_CHECKING:
 
     from azure.core.pipeline import PipelineRequest
 
-    from shared.abuse.guard import AbuseGuard
     from shared.accounts.activation import ActivationStore
-    from shared.accounts.devices import DeviceStore
-    from shared.accounts.password_attempts import PasswordChangeAttempts
     from shared.accounts.registrations import PendingRegistrations
     from shared.accounts.service import AccountService
     from shared.accounts.unlock import UnlockCodes
     from shared.accounts.users import UserStore
     from shared.admin import AdminReadouts
     from shared.audit import AuditLog
-    from shared.authorization import Authorizer
-    from shared.cleanup import Cleanup
+    from shared.auth.authorization import Authorizer
+    from shared.auth.csrf import CsrfTokens
+    from shared.auth.devices import DeviceStore
+    from shared.auth.keys import KeyRing
+    from shared.auth.sessions import SessionStore
     from shared.codes.service import CodeService, IssuerDirectory
     from shared.config import Settings
-    from shared.csrf import CsrfTokens
-    from shared.downloads import DownloadSigner
-    from shared.expiry import ExpiryIndex
-    from shared.guest import GuestView
-    from shared.jobs import JobStore
-    from shared.keys import KeyRing
+    from shared.housekeeping.cleanup import Cleanup
+    from shared.housekeeping.expiry import ExpiryIndex
+    from shared.housekeeping.jobs import JobStore
+    from shared.limits.guard import AbuseGuard
+    from shared.limits.password_attempts import PasswordChangeAttempts
     from shared.mail.budget import MailBudget
     from shared.mail.delivery import MailDelivery
     from shared.mail.devmailbox import DevMailbox
     from shared.mail.outbox import Outbox
     from shared.mail.providers import AcsEmail, MailProvider
-    from shared.resources import ResourceStore
-    from shared.sessions import SessionStore
+    from shared.resources.downloads import DownloadSigner
+    from shared.resources.guest import GuestView
+    from shared.resources.store import ResourceStore
 
 
 @dataclass
@@ -82,13 +82,13 @@ class Services:
 
     @cached_property
     def expiry(self) -> ExpiryIndex:
-        from shared.expiry import ExpiryIndex
+        from shared.housekeeping.expiry import ExpiryIndex
 
         return ExpiryIndex(self.storage.table("expiry"))
 
     @cached_property
     def sessions(self) -> SessionStore:
-        from shared.sessions import SessionStore
+        from shared.auth.sessions import SessionStore
 
         return SessionStore(
             self.storage.table("sessions"),
@@ -101,14 +101,14 @@ class Services:
 
     @cached_property
     def authorizer(self) -> Authorizer:
-        from shared.authorization import Authorizer
+        from shared.auth.authorization import Authorizer
 
         return Authorizer(self.sessions, self.users)
 
     @cached_property
     def abuse(self) -> AbuseGuard:
-        from shared.abuse.guard import AbuseGuard, Limits
-        from shared.abuse.ratelimit import RateLimiter
+        from shared.limits.guard import AbuseGuard, Limits
+        from shared.limits.ratelimit import RateLimiter
 
         limiter = RateLimiter(self.storage.table("ratelimits"), self.keys, self.clock)
         return AbuseGuard(limiter, Limits.from_settings(self.settings), self.pool)
@@ -121,7 +121,7 @@ class Services:
 
     @cached_property
     def resources(self) -> ResourceStore:
-        from shared.resources import ResourceStore
+        from shared.resources.store import ResourceStore
 
         return ResourceStore(
             self.storage.table("resources"),
@@ -132,7 +132,7 @@ class Services:
 
     @cached_property
     def downloads(self) -> DownloadSigner:
-        from shared.downloads import DownloadSigner
+        from shared.resources.downloads import DownloadSigner
 
         return DownloadSigner(
             self.storage.blobs, self.clock, lifetime=timedelta(seconds=self.settings.download_url_seconds)
@@ -172,19 +172,19 @@ class Services:
 
     @cached_property
     def guest(self) -> GuestView:
-        from shared.guest import GuestView
+        from shared.resources.guest import GuestView
 
         return GuestView(self.resources, self.users)
 
     @cached_property
     def csrf(self) -> CsrfTokens:
-        from shared.csrf import CsrfTokens
+        from shared.auth.csrf import CsrfTokens
 
         return CsrfTokens(self.keys)
 
     @cached_property
     def jobs(self) -> JobStore:
-        from shared.jobs import JobStore
+        from shared.housekeeping.jobs import JobStore
 
         return JobStore(self.storage.table("jobs"), self.clock, self.settings.instance_id)
 
@@ -196,8 +196,8 @@ class Services:
 
     @cached_property
     def cleanup(self) -> Cleanup:
-        from shared.cleanup import Cleanup
-        from shared.expiry import ExpiryKind
+        from shared.housekeeping.cleanup import Cleanup
+        from shared.housekeeping.expiry import ExpiryKind
 
         # What cleanup deletes, by the `kind` of the expiry index's rows: one entry per area.
         purges = {
@@ -257,7 +257,7 @@ class Services:
 
     @cached_property
     def mail_budget(self) -> MailBudget:
-        from shared.abuse.ratelimit import RateLimiter
+        from shared.limits.ratelimit import RateLimiter
         from shared.mail.budget import MailBudget, MailLimits
 
         s = self.settings
@@ -269,8 +269,8 @@ class Services:
 
     @cached_property
     def password_attempts(self) -> PasswordChangeAttempts:
-        from shared.abuse.ratelimit import RateLimiter
-        from shared.accounts.password_attempts import PasswordChangeAttempts
+        from shared.limits.password_attempts import PasswordChangeAttempts
+        from shared.limits.ratelimit import RateLimiter
 
         return PasswordChangeAttempts.from_spec(
             RateLimiter(self.storage.table("ratelimits"), self.keys, self.clock),
@@ -313,7 +313,7 @@ class Services:
 
     @cached_property
     def devices(self) -> DeviceStore:
-        from shared.accounts.devices import DeviceStore
+        from shared.auth.devices import DeviceStore
 
         return DeviceStore(
             self.storage.table("sessions"),

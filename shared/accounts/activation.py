@@ -36,9 +36,9 @@ from azure.core.exceptions import (
 from azure.data.tables import TableClient, UpdateMode
 
 from shared import errors
+from shared.auth.keys import KeyedHash, KeyRing
 from shared.clock import Clock
-from shared.expiry import ExpiryIndex, ExpiryKind, key_of
-from shared.keys import KeyedHash, KeyRing
+from shared.housekeeping.expiry import ExpiryIndex, ExpiryKind, key_of
 from shared.optimistic import LostRace, retry_lost_races
 
 CODE_PURPOSE = "activation-code"

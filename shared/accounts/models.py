@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel
 from pydantic.alias_generators import to_camel
 
 from shared.accounts.emails import MAX_LENGTH, InvalidEmail, parse_email
-from shared.authorization import Role
+from shared.auth.authorization import Role
 
 
 def _valid_email(value: str) -> str:

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from shared.accounts.activation import ActivationStore
 from shared.accounts.users import User, UserStore
 from shared.clock import Clock
-from shared.expiry import ExpiryIndex, ExpiryKind
+from shared.housekeeping.expiry import ExpiryIndex, ExpiryKind
 
 
 class PendingRegistrations:

@@ -27,23 +27,23 @@ from typing import TYPE_CHECKING, Protocol
 from shared import errors
 from shared.accounts import mails, passwords
 from shared.accounts.activation import ActivationStore, Check
-from shared.accounts.devices import DeviceStore
 from shared.accounts.emails import EmailAddress, InvalidEmail, parse_email
-from shared.accounts.password_attempts import PasswordChangeAttempts
 from shared.accounts.passwords import PasswordHasher, Verdict
 from shared.accounts.registrations import PendingRegistrations
 from shared.accounts.unlock import UnlockCodes
 from shared.accounts.users import User, UserStore
 from shared.audit import AuditEventType, AuditLog
-from shared.authorization import Authorizer, Role
+from shared.auth.authorization import Authorizer, Role
+from shared.auth.devices import DeviceStore
+from shared.auth.sessions import Session, SessionStore
 from shared.clock import Clock
+from shared.limits.password_attempts import PasswordChangeAttempts
 from shared.mail.budget import MailBudget
 from shared.mail.outbox import Outbox
 from shared.optimistic import LostRace, retry_lost_races
-from shared.sessions import Session, SessionStore
 
 if TYPE_CHECKING:
-    from shared.abuse.guard import Attempt
+    from shared.limits.guard import Attempt
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ UPDATE_RETRIES = 3
 
 
 class AccountLimits(Protocol):
-    """Abuse limits around accounts (shared.abuse.guard.AbuseGuard): each raises
+    """Abuse limits around accounts (shared.limits.guard.AbuseGuard): each raises
     TooManyRequests when its budget is spent. `source` is the client's source."""
 
     def registration(self, source: str) -> None: ...
@@ -502,7 +502,7 @@ class AccountService:
     ) -> tuple[User, str | None]:
         """The user these credentials belong to and the id of the known device they came
         from (or None), else Unauthenticated. An unknown or malformed address costs the
-        same bcrypt work as a wrong password. The limits (shared.abuse.guard) take their
+        same bcrypt work as a wrong password. The limits (shared.limits.guard) take their
         slots before anything is checked; while unknown devices are paused every answer
         to them is the same, right password or wrong. On a new device an unlock code is
         checked first, and the password only when the code is right (a wrong password

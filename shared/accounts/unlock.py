@@ -19,9 +19,9 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
+from shared.auth.keys import KeyedHash, KeyRing
 from shared.clock import Clock
-from shared.expiry import ExpiryIndex, ExpiryKind, key_of
-from shared.keys import KeyedHash, KeyRing
+from shared.housekeeping.expiry import ExpiryIndex, ExpiryKind, key_of
 from shared.optimistic import retry_lost_races
 
 ACCOUNT_PURPOSE = "unlock-account"

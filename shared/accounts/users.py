@@ -22,7 +22,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableClient, UpdateMode
 
 from shared import errors
-from shared.authorization import Role
+from shared.auth.authorization import Role
 
 Status = Literal["pending", "active", "locked"]
 ROW = "account"

@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from shared import errors
-from shared.keys import KeyedHash
+from shared.auth.keys import KeyedHash
 
 CODE_DIGITS = 6
 CODE_SPACE = 10**CODE_DIGITS

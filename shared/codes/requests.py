@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from shared.codes.models import LONGEST_TTL_SECONDS, SHORTEST_TTL_SECONDS
-from shared.resources import RESOURCE_ID_PATTERN
+from shared.resources.store import RESOURCE_ID_PATTERN
 
 
 class Body(BaseModel):

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Protocol
 from azure.core.exceptions import AzureError
 
 from shared import errors
-from shared.abuse.sources import UNPARSABLE
 from shared.audit import AuditEvent, AuditEventType, AuditLog
+from shared.auth.keys import KeyRing
 from shared.clock import Clock
 from shared.codes.models import (
     HASH_PURPOSE,
@@ -41,13 +41,13 @@ from shared.codes.models import (
 )
 from shared.codes.slots import ActiveCodeSlots
 from shared.codes.store import CodeStore, StoredCode
-from shared.downloads import DownloadSigner
-from shared.keys import KeyRing
+from shared.limits.sources import UNPARSABLE
 from shared.optimistic import LostRace, retry_lost_races
-from shared.resources import ResourceStore
+from shared.resources.downloads import DownloadSigner
+from shared.resources.store import ResourceStore
 
 if TYPE_CHECKING:
-    from shared.abuse.guard import Attempt
+    from shared.limits.guard import Attempt
 
 # Issuing gives up after this many collisions in a row (at 10% occupancy: 1e-20).
 MAX_ISSUE_ATTEMPTS = 20
@@ -68,8 +68,8 @@ class IssuerDirectory(Protocol):
 
 
 class CodeLimits(Protocol):
-    """Abuse limits around codes (shared.abuse.guard.AbuseGuard). `source` is the guest's
-    or issuer's source (shared/abuse/sources.py); the reservations may raise
+    """Abuse limits around codes (shared.limits.guard.AbuseGuard). `source` is the guest's
+    or issuer's source (shared/limits/sources.py); the reservations may raise
     errors.TooManyRequests."""
 
     def reserve_issuance(self, user_id: str, source: str) -> None: ...

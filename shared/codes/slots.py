@@ -5,7 +5,7 @@ id>", RowKey = the slot's number); issuing a code first claims one: an insert of
 number, or, once all N exist, an ETag-conditional take-over of a slot whose code is no
 longer active (expired, redeemed, revoked, or never stored). Each claim is a single
 conditional write, so two issuers never hold one slot, and N slots are N codes at most.
-The brute-force figures (shared/abuse/odds.py) rely on N.
+The brute-force figures (shared/limits/odds.py) rely on N.
 """
 
 from __future__ import annotations

@@ -27,9 +27,9 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import TableClient, UpdateMode
 
+from shared.auth.keys import KeyedHash
 from shared.codes.models import AccessCode, CodeState
-from shared.expiry import ExpiryIndex, ExpiryKind, batches, delete_batch, key_of
-from shared.keys import KeyedHash
+from shared.housekeeping.expiry import ExpiryIndex, ExpiryKind, batches, delete_batch, key_of
 
 
 def code_partition(code_hash: str) -> str:

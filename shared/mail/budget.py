@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared import errors
-from shared.abuse.guard import limit_from
-from shared.abuse.ratelimit import Limit, RateLimiter
+from shared.limits.guard import limit_from
+from shared.limits.ratelimit import Limit, RateLimiter
 
 GLOBAL_KEY = "all-recipients"
 

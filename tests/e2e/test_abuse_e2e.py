@@ -18,7 +18,7 @@ import time
 import httpx
 import pytest
 
-from shared.abuse.guard import limit_from
+from shared.limits.guard import limit_from
 from shared.services import Services
 
 from .test_accounts_e2e import PASSWORD, basic, bearer

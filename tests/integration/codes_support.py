@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.accounts.users import User
-from shared.cleanup import JOB as CLEANUP_JOB
 from shared.clock import ManualClock
 from shared.codes.service import CodeService
 from shared.codes.slots import ActiveCodeSlots
 from shared.codes.store import CodeStore
-from shared.expiry import ExpiryIndex
-from shared.resources import Resource
+from shared.housekeeping.cleanup import JOB as CLEANUP_JOB
+from shared.housekeeping.expiry import ExpiryIndex
+from shared.resources.store import Resource
 from shared.services import Services
 from shared.storage import AUDIT_CONTAINER
 

@@ -12,8 +12,8 @@ import pytest
 from pydantic import SecretStr
 
 from shared import errors
-from shared.abuse.sources import source_of
 from shared.codes.models import CodeRejected
+from shared.limits.sources import source_of
 from shared.services import Services
 from tests.integration.codes_support import add_resource, add_user
 

@@ -251,7 +251,7 @@ def test_an_active_account_gets_no_new_code(svc):
 
 
 def test_cleanup_purges_activation_rows_only_once_their_registration_is_over(svc, clock):
-    from shared.expiry import bucket_of
+    from shared.housekeeping.expiry import bucket_of
 
     address = registered(svc)
     user = svc.users.by_email_hash(svc_key_hash(address))

@@ -14,10 +14,10 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from bench import cleanup_states
 from bench.cleanup_states import expire_events, seed, services_with_log
-from shared.cleanup import JOB
 from shared.clock import ManualClock
 from shared.codes.models import HASH_PURPOSE, CodeState
-from shared.expiry import ExpiryIndex, bucket_of
+from shared.housekeeping.cleanup import JOB
+from shared.housekeeping.expiry import ExpiryIndex, bucket_of
 from shared.services import Services
 
 from .codes_support import add_resource, add_user, codes_service, fresh_cursor  # noqa: F401 - a fixture

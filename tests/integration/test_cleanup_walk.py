@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.cleanup import JOB, Cleanup
 from shared.clock import ManualClock
 from shared.codes.models import CodeRejected, RejectReason
-from shared.expiry import bucket_of
+from shared.housekeeping.cleanup import JOB, Cleanup
+from shared.housekeeping.expiry import bucket_of
 from shared.services import Services
 
 from .codes_support import add_resource, add_user, fresh_cursor  # noqa: F401 - a fixture

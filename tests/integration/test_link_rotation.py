@@ -13,7 +13,7 @@ import pytest
 from functions import console
 from shared import errors
 from shared.codes.models import CodeRejected, RejectReason
-from shared.resources import RESOURCE_ID_PATTERN
+from shared.resources.store import RESOURCE_ID_PATTERN
 from shared.services import services
 from tests.browser.support import add_account
 

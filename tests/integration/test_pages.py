@@ -14,8 +14,8 @@ import pytest
 
 from functions import console, guest
 from shared import errors
-from shared.cleanup import JOB as CLEANUP_JOB
-from shared.expiry import bucket_of
+from shared.housekeeping.cleanup import JOB as CLEANUP_JOB
+from shared.housekeeping.expiry import bucket_of
 from shared.services import services
 from tests.browser.support import add_account, share_file
 

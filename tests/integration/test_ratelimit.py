@@ -7,8 +7,8 @@ import pytest
 from pydantic import SecretStr
 
 from shared import errors
-from shared.abuse.ratelimit import Limit, RateLimiter
-from shared.expiry import bucket_of
+from shared.housekeeping.expiry import bucket_of
+from shared.limits.ratelimit import Limit, RateLimiter
 
 from .codes_support import fresh_cursor  # noqa: F401 - a fixture
 

@@ -1,4 +1,4 @@
-from shared.abuse.odds import (
+from shared.limits.odds import (
     LONGEST_TTL_SECONDS,
     TARGET,
     brute_force_odds,

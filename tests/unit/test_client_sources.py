@@ -3,7 +3,7 @@ write names the same source, an IPv6 client counts per /64, junk shares one buck
 
 import pytest
 
-from shared.abuse.sources import UNPARSABLE, forwarded_source, source_of
+from shared.limits.sources import UNPARSABLE, forwarded_source, source_of
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,9 @@ import secrets
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from shared.csrf import CsrfTokens
-from shared.keys import KeyRing
-from shared.sessions import Session
+from shared.auth.csrf import CsrfTokens
+from shared.auth.keys import KeyRing
+from shared.auth.sessions import Session
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.guest import resource_id_from_link
+from shared.resources.guest import resource_id_from_link
 
 ID = "tFe_rgD-1VWgAi2lP3o6GQ"
 

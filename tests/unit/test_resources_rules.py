@@ -1,8 +1,8 @@
 import pytest
 
 from shared import errors
-from shared.downloads import content_disposition
-from shared.resources import name_key, validate_content_type, validate_name
+from shared.resources.downloads import content_disposition
+from shared.resources.store import name_key, validate_content_type, validate_name
 
 
 @pytest.mark.parametrize("name", ["report.pdf", "Ünïcødé file (1).txt", "a" * 200, "x"])

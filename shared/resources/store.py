@@ -152,7 +152,7 @@ def _resource_row(owner_row, resource_id: str, updated_at: datetime) -> dict:
 
 
 class RedemptionPressure(Protocol):
-    """What the owner sees of guessing on one resource (shared/abuse AbuseGuard)."""
+    """What the owner sees of guessing on one resource (shared/limits/guard.py, AbuseGuard)."""
 
     def redemption_pressure(self, resource_id: str) -> dict: ...
 

@@ -8,8 +8,8 @@ limit; past it the accounts service refuses with 429 and ends the session that t
 
 from __future__ import annotations
 
-from shared.abuse.guard import limit_from
-from shared.abuse.ratelimit import Limit, RateLimiter
+from shared.limits.guard import limit_from
+from shared.limits.ratelimit import Limit, RateLimiter
 
 
 class PasswordChangeAttempts:

@@ -19,8 +19,8 @@ import hmac
 import re
 import secrets
 
-from shared.keys import KeyRing
-from shared.sessions import Session
+from shared.auth.keys import KeyRing
+from shared.auth.sessions import Session
 
 SESSION_PURPOSE = "csrf"
 FORM_PURPOSE = "csrf-form"

@@ -1,5 +1,5 @@
 """The brief's brute-force target, computed from the settings: the one place the README's
-figures, the test that guards them and `python -m shared.abuse.odds` read.
+figures, the test that guards them and `python -m shared.limits.odds` read.
 
 An attacker with 1,000 sources, while 10,000 codes are active, tries to find a valid code
 within one code lifetime; target: probability <= 1e-4 without and with one leaked guest
@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from shared.abuse.guard import limit_from
 from shared.codes.models import CODE_SPACE, LONGEST_TTL_SECONDS
 from shared.config import Settings
-from shared.resources import RESOURCE_ID_BITS
+from shared.limits.guard import limit_from
+from shared.resources.store import RESOURCE_ID_BITS
 
 TARGET = 1e-4
 ATTACKER_SOURCES = 1000

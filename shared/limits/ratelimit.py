@@ -32,9 +32,9 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient
 
 from shared import errors
+from shared.auth.keys import KeyRing
 from shared.clock import Clock
-from shared.expiry import batches, bucket_of
-from shared.keys import KeyRing
+from shared.housekeeping.expiry import batches, bucket_of
 
 KEY_PURPOSE = "ratelimit-key"
 SHARDS = "0123456789abcdef"

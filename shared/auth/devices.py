@@ -20,10 +20,10 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient
 
 from shared.accounts.users import User
+from shared.auth.keys import KeyedHash, KeyRing
+from shared.auth.sessions import TOKEN_PATTERN
 from shared.clock import Clock
-from shared.expiry import ExpiryIndex, ExpiryKind, key_of
-from shared.keys import KeyedHash, KeyRing
-from shared.sessions import TOKEN_PATTERN
+from shared.housekeeping.expiry import ExpiryIndex, ExpiryKind, key_of
 
 DEVICE_PURPOSE = "device-token"
 PASSWORD_STAMP_PURPOSE = "device-password"  # noqa: S105 - a hash purpose label, not a secret

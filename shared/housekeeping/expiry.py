@@ -24,7 +24,7 @@ _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # where buckets are counted from
 class ExpiryKind(StrEnum):
     """What an index row names (its `kind`, and the start of its RowKey); cleanup has one
     purge per kind. RATELIMIT has no index rows: counters live in partitions of their own
-    bucket and are swept whole (shared/abuse/ratelimit.py)."""
+    bucket and are swept whole (shared/limits/ratelimit.py)."""
 
     CODE = "code"
     SESSION = "session"

@@ -1,8 +1,8 @@
-"""Which limits apply where, built on the shared rate limiter (shared/abuse/ratelimit.py).
+"""Which limits apply where, built on the shared rate limiter (shared/limits/ratelimit.py).
 
 Every limit takes its slot before the work it guards, so concurrency cannot overshoot it
 (`reserve` for acts counted whatever their outcome, `hold` then `release` for failures).
-Sources are client addresses as shared/abuse/sources.py parses them (IPv6 per /64).
+Sources are client addresses as shared/limits/sources.py parses them (IPv6 per /64).
 
 - Acts that cost us or a third party (registration, activation, resend, unlock mails,
   issuance) are reserved per source (and per user or account) on every call.
@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shared import errors
-from shared.abuse.ratelimit import Limit, RateLimiter, Slot
 from shared.concurrency import run_parallel
 from shared.config import Settings
+from shared.limits.ratelimit import Limit, RateLimiter, Slot
 
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 GLOBAL = "global"

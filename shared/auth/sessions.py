@@ -19,9 +19,9 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
 from shared import errors
+from shared.auth.keys import KeyRing
 from shared.clock import Clock
-from shared.expiry import ExpiryIndex, ExpiryKind, key_of
-from shared.keys import KeyRing
+from shared.housekeeping.expiry import ExpiryIndex, ExpiryKind, key_of
 
 TOKEN_PURPOSE = "session-token"  # noqa: S105 - a hash purpose label, not a secret
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43,128}$")

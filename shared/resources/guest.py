@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from shared.resources import RESOURCE_ID, RESOURCE_ID_PATTERN, ResourceStore
+from shared.resources.store import RESOURCE_ID, RESOURCE_ID_PATTERN, ResourceStore
 
 if TYPE_CHECKING:  # the guest pages import this module at start-up; the store only later
     from shared.accounts.users import UserStore

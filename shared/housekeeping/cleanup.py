@@ -23,9 +23,9 @@ from datetime import timedelta
 from itertools import islice
 
 from shared.clock import Clock
-from shared.expiry import BUCKET as BUCKET_LENGTH
-from shared.expiry import ExpiryIndex, bucket_of, bucket_start, buckets_between
-from shared.jobs import JobRun, JobStore
+from shared.housekeeping.expiry import BUCKET as BUCKET_LENGTH
+from shared.housekeeping.expiry import ExpiryIndex, bucket_of, bucket_start, buckets_between
+from shared.housekeeping.jobs import JobRun, JobStore
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from shared import errors
 
 if TYPE_CHECKING:
     from shared.accounts.users import User, UserStore
-    from shared.sessions import Session, SessionStore
+    from shared.auth.sessions import Session, SessionStore
 
 
 class Role(StrEnum):

@@ -1,2 +1,0 @@
-"""Abuse resistance: who is asking (sources), the shared rate limiter, which limits apply
-where (guard), and the brute-force figures they guarantee (odds)."""
