@@ -25,7 +25,7 @@ import time
 
 from devhost.azurite import Azurite
 from shared import errors
-from shared.accounts.emails import parse_email
+from shared.accounts.addresses import parse_email
 from shared.accounts.passwords import PasswordHasher
 from shared.accounts.users import User, new_user_id
 from shared.config import Settings

@@ -29,7 +29,7 @@ class Seeder:
         self.password_hash = PasswordHasher(services.settings.bcrypt_cost).hash(PASSWORD)
 
     def user(self, email: str | None = None, *, with_session: bool = True, with_resource: bool = True) -> SeededUser:
-        from shared.accounts.emails import parse_email
+        from shared.accounts.addresses import parse_email
         from shared.accounts.users import User
 
         svc = self._services

@@ -72,7 +72,7 @@ var containers = [auditContainerName, 'resources']
 var hostContainers = ['azure-webjobs-hosts', 'azure-webjobs-secrets']
 var queues = ['mail-outbox', 'mail-outbox-poison']
 
-// Key Vault secret names (shared/secrets.py reads the key ring's under the same names).
+// Key Vault secret names (shared/auth/key_vault.py reads the key ring's under the same names).
 var secretNames = {
   hmacKeys: 'hmac-keys'
   hmacActiveKeyId: 'hmac-active-key-id'

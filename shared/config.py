@@ -87,7 +87,7 @@ class Settings(BaseSettings):
 
     # Key Vault (Azure only). Secrets arrive as Key Vault references resolved by the
     # platform at start-up; the key ring must also change while the app runs
-    # (shared/secrets.py).
+    # (shared/auth/key_vault.py).
     key_vault_url: str | None = Field(default=None, pattern=r"^https://")
     """Azure only: the vault the key ring is re-read from every `SECRET_REFRESH_SECONDS`,
     so a key rotation needs no restart."""
@@ -269,11 +269,11 @@ class Settings(BaseSettings):
         if (self.initial_admin_email is None) != (self.initial_admin_password is None):
             raise ValueError("set both INITIAL_ADMIN_EMAIL and INITIAL_ADMIN_PASSWORD, or neither")
         if self.initial_admin_email is not None:
-            from shared.accounts import emails, passwords
+            from shared.accounts import addresses, passwords
 
             try:
-                emails.parse_email(self.initial_admin_email)
-            except emails.InvalidEmail as error:
+                addresses.parse_email(self.initial_admin_email)
+            except addresses.InvalidEmail as error:
                 raise ValueError(f"INITIAL_ADMIN_EMAIL is not usable: {error}") from None
             verdict = passwords.check(self.initial_admin_password.get_secret_value(), self.initial_admin_email)
             if not verdict.acceptable:

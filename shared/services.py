@@ -69,9 +69,9 @@ class Services:
 
     @cached_property
     def keys(self) -> KeyRing:
-        from shared.secrets import KeyRingSource, RefreshingKeyRing
+        from shared.auth.key_vault import KeyRingSource, RefreshingKeyRing
 
-        # follows a rotation in Key Vault where KEY_VAULT_URL is set (shared/secrets.py)
+        # follows a rotation in Key Vault where KEY_VAULT_URL is set (shared/auth/key_vault.py)
         return RefreshingKeyRing(KeyRingSource.from_settings(self.settings, self.clock))
 
     @cached_property

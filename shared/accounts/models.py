@@ -15,7 +15,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel
 from pydantic.alias_generators import to_camel
 
-from shared.accounts.emails import MAX_LENGTH, InvalidEmail, parse_email
+from shared.accounts.addresses import MAX_LENGTH, InvalidEmail, parse_email
 from shared.auth.authorization import Role
 
 

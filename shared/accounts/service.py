@@ -25,9 +25,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from shared import errors
-from shared.accounts import mails, passwords
+from shared.accounts import notices, passwords
 from shared.accounts.activation import ActivationStore, Check
-from shared.accounts.emails import EmailAddress, InvalidEmail, parse_email
+from shared.accounts.addresses import EmailAddress, InvalidEmail, parse_email
 from shared.accounts.passwords import PasswordHasher, Verdict
 from shared.accounts.registrations import PendingRegistrations
 from shared.accounts.unlock import UnlockCodes
@@ -188,7 +188,7 @@ class AccountService:
                     AuditEventType.REGISTER, "fail", reason="registered_meanwhile", actor=actor, request_id=request_id
                 )
                 return
-            self._mail(user.email, mails.activation_code(issued.code, int(self._activation_ttl.total_seconds())))
+            self._mail(user.email, notices.activation_code(issued.code, int(self._activation_ttl.total_seconds())))
             details = {"replacedUserId": owner_id} if owner_id else {}
             self._audit.record(
                 AuditEventType.REGISTER, "ok", actor=actor, user_id=user.user_id, request_id=request_id, details=details
@@ -298,7 +298,7 @@ class AccountService:
             self._audit.record(AuditEventType.UNLOCK_REQUEST, "fail", reason="not_sent", actor=self._guest(client_ip),
                                user_id=user.user_id if user else None, request_id=request_id)  # fmt: skip
             return
-        self._mail(user.email, mails.unlock_code(code, int(self._unlock_codes.ttl.total_seconds())))
+        self._mail(user.email, notices.unlock_code(code, int(self._unlock_codes.ttl.total_seconds())))
         self._audit.record(AuditEventType.UNLOCK_REQUEST, "ok", actor=self._guest(client_ip), user_id=user.user_id,
                            request_id=request_id)  # fmt: skip
 
@@ -388,7 +388,7 @@ class AccountService:
         )
         self._update(user, password_hash=self._hasher.hash(new), password_changed_at=self._clock.now())
         revoked = self._sessions.revoke_all(user.user_id)
-        self._mail(user.email, mails.password_changed())
+        self._mail(user.email, notices.password_changed())
         self._audit.record(
             AuditEventType.PASSWORD_CHANGE,
             "ok",
@@ -521,7 +521,7 @@ class AccountService:
                 actor = user.user_id if user else self._guest(client_ip)
                 self._audit.record(event, "fail", reason=refusal.code, actor=actor, request_id=request_id)
                 if refusal.code == "sign_in_paused" and user is not None and self._abuse.pause_notice_due(account):
-                    self._mail(user.email, mails.sign_in_paused())
+                    self._mail(user.email, notices.sign_in_paused())
                 raise
         if unlock_code is not None and not self._unlock_codes.redeem(account, unlock_code):
             reason = "wrong_unlock_code"
@@ -576,7 +576,7 @@ class AccountService:
             keep_until=self._registrations.ends_at(user),
             before_write=lambda: self._mail_budget.reserve(user.email_key),
         )
-        self._mail(user.email, mails.activation_code(issued.code, int(self._activation_ttl.total_seconds())))
+        self._mail(user.email, notices.activation_code(issued.code, int(self._activation_ttl.total_seconds())))
         return issued.expires_at
 
     def _notify_owner(self, owner: User, now: datetime, *, shadow: User, ends: datetime) -> None:
@@ -588,7 +588,7 @@ class AccountService:
         with suppress(errors.Conflict):  # changed meanwhile: the notice goes all the same
             self.users.update(owner, notice_sent_at=now)
         self._activations.issue(shadow.user_id, keep_until=ends)
-        self._mail(owner.email, mails.already_registered())
+        self._mail(owner.email, notices.already_registered())
 
     def _end_if_outdated(self, user: User, session: Session, *, request_id: str | None) -> None:
         """A sign-in racing a password change (or a lock, a role change) must not outlive
@@ -607,7 +607,7 @@ class AccountService:
         )
         raise errors.Unauthenticated(INVALID_CREDENTIALS, code="invalid_credentials")
 
-    def _mail(self, to: str, mail: mails.Mail) -> None:
+    def _mail(self, to: str, mail: notices.Mail) -> None:
         self._outbox.send(to, mail.subject, mail.text, kind=mail.kind)
 
     def _password_expired(self, user: User) -> bool:

@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from shared.accounts.emails import parse_email
+from shared.accounts.addresses import parse_email
 from shared.accounts.passwords import PasswordHasher
 from shared.accounts.users import User, new_user_id
 from shared.services import Services

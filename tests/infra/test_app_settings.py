@@ -23,7 +23,7 @@ from bicep_reader import (
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings
 
-from shared import secrets
+from shared.auth import key_vault
 from shared.config import Settings
 
 
@@ -115,8 +115,8 @@ def test_every_secret_setting_is_a_key_vault_reference_in_bicep():
 
 def test_key_ring_secret_names_match_what_the_app_refreshes():
     names = parsed(MAIN)["variables"]["secretNames"]["value"]
-    assert names["hmacKeys"] == secrets.HMAC_KEYS_SECRET
-    assert names["hmacActiveKeyId"] == secrets.HMAC_ACTIVE_KEY_ID_SECRET
+    assert names["hmacKeys"] == key_vault.HMAC_KEYS_SECRET
+    assert names["hmacActiveKeyId"] == key_vault.HMAC_ACTIVE_KEY_ID_SECRET
 
 
 def test_trusted_proxy_count_is_two_behind_front_door_and_one_otherwise():

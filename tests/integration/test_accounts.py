@@ -95,7 +95,7 @@ def test_a_case_variant_of_a_taken_address_is_refused_quietly(svc, clock):
 
 
 def svc_key_hash(address: str) -> str:
-    from shared.accounts.emails import parse_email
+    from shared.accounts.addresses import parse_email
 
     return parse_email(address).key_hash
 

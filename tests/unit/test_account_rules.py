@@ -3,7 +3,7 @@
 import pytest
 
 from shared.accounts import passwords
-from shared.accounts.emails import InvalidEmail, parse_email
+from shared.accounts.addresses import InvalidEmail, parse_email
 from shared.accounts.models import Credentials, PasswordChange
 from shared.accounts.passwords import PasswordHasher
 

@@ -25,9 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from shared.clock import ManualClock
-from shared.config import Settings, SettingsError, get_settings
-from shared.secrets import (
+from shared.auth.key_vault import (
     HMAC_ACTIVE_KEY_ID_SECRET,
     HMAC_KEYS_SECRET,
     KeyRingSource,
@@ -36,6 +34,8 @@ from shared.secrets import (
     RefreshingKeyRing,
     SecretUnavailableError,
 )
+from shared.clock import ManualClock
+from shared.config import Settings, SettingsError, get_settings
 
 TOKEN = "static-test-token"
 
@@ -246,7 +246,7 @@ def test_a_bad_or_missing_secret_keeps_the_ring_in_use_and_logs_only_names(key_v
     key_vault.secrets.update({HMAC_KEYS_SECRET: f"k1:{key}", HMAC_ACTIVE_KEY_ID_SECRET: "k1"})
     clock = ManualClock(dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC))
     source = KeyRingSource(f"k1:{key}", "k1", clock=clock, reader=reader_for(key_vault))
-    caplog.set_level(logging.WARNING, logger="shared.secrets")
+    caplog.set_level(logging.WARNING, logger="shared.auth.key_vault")
 
     key_vault.secrets[HMAC_ACTIVE_KEY_ID_SECRET] = "k9"  # not among the keys
     clock.advance(minutes=6)
