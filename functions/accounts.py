@@ -4,7 +4,7 @@ profile and password change, and the admin's lock, unlock and role change."""
 import azure.functions as func
 
 from functions.http import Reply, api, basic_credentials
-from shared.accounts.models import (
+from functions.schemas.accounts import (
     ActivationCode,
     ActivationView,
     Credentials,

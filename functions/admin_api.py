@@ -4,7 +4,7 @@ cleanup now. The admin console reads these."""
 import azure.functions as func
 
 from functions.http import Reply, api
-from shared.admin import AuditQuery, JobsQuery
+from functions.schemas.admin import AuditQuery, JobsQuery
 from shared.housekeeping.cleanup import JOB as CLEANUP_JOB
 
 bp = func.Blueprint()

@@ -5,7 +5,7 @@ from datetime import timedelta
 import azure.functions as func
 
 from functions.http import Reply, api
-from shared.codes.schemas import CodeList, CodeView, IssueCode, IssuedCodeView, RedeemCode, RedemptionView
+from functions.schemas.codes import CodeList, CodeView, IssueCode, IssuedCodeView, RedeemCode, RedemptionView
 
 bp = func.Blueprint()
 

@@ -26,6 +26,7 @@ import azure.functions as func
 
 from functions.html import render
 from functions.http import RequestContext, status_of, usable_in_key, validate
+from functions.schemas.admin import AuditQuery, JobsQuery
 from functions.web import (
     DEVICE_COOKIE,
     SESSION_COOKIE,
@@ -43,7 +44,6 @@ from functions.web import (
     redirect,
 )
 from shared import errors
-from shared.admin import AuditQuery, JobsQuery
 from shared.audit import AuditEventType
 from shared.auth.authorization import Role
 from shared.auth.sessions import Session

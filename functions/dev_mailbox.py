@@ -9,8 +9,8 @@ import os
 import azure.functions as func
 
 from functions.http import Reply, api
+from functions.schemas.accounts import MailboxQuery, MailboxView
 from shared import errors
-from shared.accounts.models import MailboxQuery, MailboxView
 
 bp = func.Blueprint()
 

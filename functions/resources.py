@@ -4,7 +4,7 @@ the caller's files, POST /api/resources/{resourceId}/link gives one a new guest 
 import azure.functions as func
 
 from functions.http import Reply, api
-from shared.codes.schemas import ResourceList, ResourceView, RotatedLinkView
+from functions.schemas.codes import ResourceList, ResourceView, RotatedLinkView
 
 bp = func.Blueprint()
 

@@ -3,7 +3,7 @@
 import azure.functions as func
 
 from functions.http import Reply, api
-from shared.accounts.models import IntrospectionView, SessionView, SignIn, TokenQuery, UnlockRequest
+from functions.schemas.accounts import IntrospectionView, SessionView, SignIn, TokenQuery, UnlockRequest
 
 bp = func.Blueprint()
 

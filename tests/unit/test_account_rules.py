@@ -2,9 +2,9 @@
 
 import pytest
 
+from functions.schemas.accounts import Credentials, PasswordChange
 from shared.accounts import passwords
 from shared.accounts.addresses import InvalidEmail, parse_email
-from shared.accounts.models import Credentials, PasswordChange
 from shared.accounts.passwords import PasswordHasher
 
 STRONG = "violet-Harbor-engine-42"
