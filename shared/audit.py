@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, ContainerClient
@@ -26,7 +26,15 @@ from pydantic import BaseModel, Field, field_validator
 
 from shared.clock import Clock
 
+if TYPE_CHECKING:
+    from shared.auth.keys import KeyRing
+
 Outcome = Literal["ok", "fail"]
+
+
+def guest_actor(keys: KeyRing, client_ip: str) -> str:
+    """How a guest appears in the audit: a keyed hash of the address, never the address."""
+    return "ip:" + keys.hash("client-ip", client_ip).digest[:24]
 
 
 class AuditEventType(StrEnum):

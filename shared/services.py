@@ -8,7 +8,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import cached_property, lru_cache
+from functools import cached_property, lru_cache, partial
 from typing import TYPE_CHECKING
 
 from shared.clock import Clock, SystemClock
@@ -150,6 +150,7 @@ class Services:
 
     @cached_property
     def codes(self) -> CodeService:
+        from shared.audit import guest_actor
         from shared.codes.service import CodeService
         from shared.codes.slots import ActiveCodeSlots
         from shared.codes.store import CodeStore
@@ -167,7 +168,7 @@ class Services:
             default_ttl=timedelta(seconds=self.settings.code_ttl_seconds),
             slots=ActiveCodeSlots(codes_table, self.settings.max_active_codes_per_resource),
             abuse=self.abuse,
-            actor_for_source=self.actor_for_ip,
+            actor_for_source=partial(guest_actor, self.keys),
         )
 
     @cached_property
@@ -281,6 +282,7 @@ class Services:
     def accounts(self) -> AccountService:
         from shared.accounts.passwords import PasswordHasher
         from shared.accounts.service import AccountService, InitialAdmin
+        from shared.audit import guest_actor
 
         s = self.settings
         initial_admin = None
@@ -288,7 +290,7 @@ class Services:
             initial_admin = InitialAdmin(s.initial_admin_email, s.initial_admin_password.get_secret_value())
         hasher = PasswordHasher(s.bcrypt_cost)
         hasher.warm_up()
-        service = AccountService(
+        return AccountService(
             self.users,
             self.activations,
             self.sessions,
@@ -303,13 +305,11 @@ class Services:
             abuse=self.abuse,
             devices=self.devices,
             unlock_codes=self.unlock_codes,
-            actor_for_ip=self.actor_for_ip,
+            actor_for_ip=partial(guest_actor, self.keys),
             registrations=self.registrations,
             mail_budget=self.mail_budget,
             password_attempts=self.password_attempts,
         )
-        service.ensure_initial_admin()  # first use in this process; idempotent
-        return service
 
     @cached_property
     def devices(self) -> DeviceStore:
@@ -385,10 +385,6 @@ class Services:
             self.audit,
             retry_base=timedelta(seconds=self.settings.mail_retry_base_seconds),
         )
-
-    def actor_for_ip(self, client_ip: str) -> str:
-        """How a guest appears in the audit: a keyed hash of the address, never the address."""
-        return "ip:" + self.keys.hash("client-ip", client_ip).digest[:24]
 
 
 @lru_cache(maxsize=1)

@@ -158,6 +158,7 @@ class AccountService:
         mailbox wins); a taken one gets a registration that never becomes the account
         (cleanup removes its rows) and its owner a notice. Past the mail budget nothing
         is stored and no mail goes; the answer is still the same."""
+        self.ensure_initial_admin()  # before anyone can register the first admin's address
         self._count("registration", client_ip)
         address = self._address(email)
         actor = self._guest(client_ip)

@@ -7,10 +7,12 @@ import hashlib
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 
 from shared.accounts.users import User
+from shared.audit import guest_actor
 from shared.clock import ManualClock
 from shared.codes.service import CodeService
 from shared.codes.slots import ActiveCodeSlots
@@ -81,6 +83,6 @@ def codes_service(svc: Services, *, generate: Callable[[], str], expiry: ExpiryI
         store, svc.resources, svc.issuers, svc.downloads, svc.audit, svc.keys, svc.clock, svc.pool,
         default_ttl=timedelta(seconds=svc.settings.code_ttl_seconds),
         slots=ActiveCodeSlots(codes_table, svc.settings.max_active_codes_per_resource),
-        abuse=svc.abuse, actor_for_source=svc.actor_for_ip, generate=generate,
+        abuse=svc.abuse, actor_for_source=partial(guest_actor, svc.keys), generate=generate,
     )  # fmt: skip
     return service, store

@@ -382,6 +382,15 @@ def test_the_first_admin_comes_from_settings_once(make_services):
     assert again.users.by_email_hash(svc_key_hash(address)).user_id == login.session.user_id
 
 
+def test_registering_the_first_admins_address_before_it_signed_in_takes_nothing(make_services):
+    address, password = new_address("admin"), "Admin-" + secrets.token_urlsafe(12)
+    settings = {"initial_admin_email": address, "initial_admin_password": SecretStr(password), "bcrypt_cost": 10}
+    make_services(**settings).accounts.register(address, STRONG)  # a stranger, first in this process
+    with pytest.raises(errors.Unauthenticated):
+        make_services(**settings).accounts.login(address, STRONG)
+    assert make_services(**settings).accounts.login(address, password).session.role == "admin"
+
+
 def test_locking_ends_sessions_and_refuses_login_until_unlocked(svc):
     address = active_user(svc)
     login = svc.accounts.login(address, STRONG)

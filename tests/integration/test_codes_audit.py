@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from shared.audit import guest_actor
 from shared.clock import ManualClock
 from shared.codes.models import CodeRejected
 from shared.services import Services
@@ -59,7 +60,7 @@ def test_every_code_event_is_one_audit_line_and_no_blob_holds_a_code_value(setti
     ]
     ok = next(event for event in mine if event.type == "redeem" and event.outcome == "ok")
     # the guest appears as a keyed hash of their address, never the address
-    assert ok.actor == svc.actor_for_ip("203.0.113.1") and "203.0.113.1" not in "\n".join(lines)
+    assert ok.actor == guest_actor(svc.keys, "203.0.113.1") and "203.0.113.1" not in "\n".join(lines)
     assert (ok.user_id, ok.resource_id, ok.request_id) == (owner, resource.resource_id, "req-1")
 
     everything = all_audit_text(svc, prefix=start.strftime("%Y/%m/%d/"))  # every writer's blobs of that day
