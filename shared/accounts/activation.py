@@ -20,7 +20,6 @@ through `purge`.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,8 +34,8 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import TableClient, UpdateMode
 
-from shared import errors
-from shared.auth.keys import KeyedHash, KeyRing
+from shared import errors, one_time
+from shared.auth.keys import KeyRing
 from shared.clock import Clock
 from shared.housekeeping.expiry import ExpiryIndex, ExpiryKind, key_of
 from shared.optimistic import LostRace, retry_lost_races
@@ -103,9 +102,6 @@ class ActivationStore:
         except ResourceNotFoundError:
             return None
 
-    def _new_code(self) -> str:
-        return f"{secrets.randbelow(10**self._digits):0{self._digits}d}"
-
     def issue(
         self,
         user_id: str,
@@ -142,8 +138,7 @@ class ActivationStore:
             if pending_check is not None:
                 pending_check()
                 pending_check = None
-            code = self._new_code()
-            hashed = self._keys.hash(CODE_PURPOSE, f"{user_id}:{code}")
+            code = one_time.numeric_code(self._digits)
             expires_at = now + self._ttl
             purge_after = max(expires_at, window_start + SEND_WINDOW, keep_until or expires_at)
             if existing is not None and existing["purgeAfter"] > purge_after:
@@ -151,8 +146,7 @@ class ActivationStore:
             entity = {
                 "PartitionKey": user_id,
                 "RowKey": ROW,
-                "codeHash": hashed.digest,
-                "keyId": hashed.key_id,
+                **one_time.hash_fields(self._keys, CODE_PURPOSE, user_id, code),
                 "issuedAt": now,
                 "expiresAt": expires_at,
                 "attempts": 0,
@@ -198,19 +192,8 @@ class ActivationStore:
                 return Check("expired")
             if attempts >= self._max_attempts:
                 return Check("burned")
-            try:
-                self._table.update_entity(
-                    {"PartitionKey": user_id, "RowKey": ROW, "attempts": attempts + 1, "lifeAttempts": life + 1},
-                    mode=UpdateMode.MERGE,
-                    etag=entity.metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            except HttpResponseError as error:
-                if _precondition_failed(error):
-                    raise LostRace from error  # a racing try counted first: read the new count
-                raise
-            stored = KeyedHash(entity["keyId"], entity["codeHash"])
-            if self._keys.matches(CODE_PURPOSE, f"{user_id}:{code}", stored):
+            one_time.count_try(self._table, entity, {"attempts": attempts + 1, "lifeAttempts": life + 1})
+            if one_time.matches(self._keys, CODE_PURPOSE, user_id, code, entity):
                 self.discard(user_id)
                 return Check("ok")
             left = self._max_attempts - attempts - 1

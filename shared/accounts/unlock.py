@@ -12,17 +12,17 @@ the compare, and `max_attempts` tries burn it.
 
 from __future__ import annotations
 
-import secrets
 from datetime import timedelta
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from shared.auth.keys import KeyedHash, KeyRing
+from shared import one_time
+from shared.auth.keys import KeyRing
 from shared.clock import Clock
 from shared.housekeeping.expiry import ExpiryIndex, ExpiryKind, key_of
-from shared.optimistic import retry_lost_races
+from shared.optimistic import LostRace, retry_lost_races
 
 ACCOUNT_PURPOSE = "unlock-account"
 CODE_PURPOSE = "unlock-code"
@@ -44,17 +44,15 @@ class UnlockCodes:
 
     def issue(self, account: str) -> str:
         """A new code for the (normalised) address; the previous one dies. Returns it, for the mail."""
-        code = f"{secrets.randbelow(10**DIGITS):0{DIGITS}d}"
+        code = one_time.numeric_code(DIGITS)
         partition = f"unlock:{self._keys.hash(ACCOUNT_PURPOSE, account).digest}"
-        hashed = self._keys.hash(CODE_PURPOSE, f"{account}:{code}")
         expires_at = self._clock.now() + self.ttl
         self._expiry.add(ExpiryKind.UNLOCK, partition, expires_at)
         self._table.upsert_entity(
             {
                 "PartitionKey": partition,
                 "RowKey": ROW,
-                "codeHash": hashed.digest,
-                "keyId": hashed.key_id,
+                **one_time.hash_fields(self._keys, CODE_PURPOSE, account, code),
                 "expiresAt": expires_at,
                 "attempts": 0,
             },
@@ -80,12 +78,8 @@ class UnlockCodes:
                 return None
             if row.get("used") or self._clock.now() >= row["expiresAt"] or row["attempts"] >= self._max_attempts:
                 return False
-            # a racing try that counts first makes this one read the new count
-            counted = self._table.update_entity(
-                {"PartitionKey": partition, "RowKey": ROW, "attempts": row["attempts"] + 1},
-                mode=UpdateMode.MERGE, etag=row.metadata["etag"], match_condition=MatchConditions.IfNotModified,
-            )  # fmt: skip
-            if not self._keys.matches(CODE_PURPOSE, f"{account}:{code}", KeyedHash(row["keyId"], row["codeHash"])):
+            counted = one_time.count_try(self._table, row, {"attempts": row["attempts"] + 1})
+            if not one_time.matches(self._keys, CODE_PURPOSE, account, code, row):
                 return False
             # single use: marked used only if no other try wrote since ours
             self._table.update_entity(
@@ -94,7 +88,7 @@ class UnlockCodes:
             )  # fmt: skip
             return True
 
-        races = (ResourceModifiedError, ResourceNotFoundError)
+        races = (LostRace, ResourceModifiedError, ResourceNotFoundError)
         return retry_lost_races(attempt, tries=WRITE_TRIES, races=races, exhausted=lambda: False)
 
     def purge(self, index_rows: list[dict]) -> int:

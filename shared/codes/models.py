@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from shared import errors
 from shared.auth.keys import KeyedHash
+from shared.one_time import numeric_code
 
 CODE_DIGITS = 6
 CODE_SPACE = 10**CODE_DIGITS
@@ -54,7 +55,7 @@ class CodeRejected(errors.InvalidInput):
 
 def new_code() -> str:
     """Six digits from the CSPRNG."""
-    return f"{secrets.randbelow(CODE_SPACE):0{CODE_DIGITS}d}"
+    return numeric_code(CODE_DIGITS)
 
 
 def new_code_id() -> str:
