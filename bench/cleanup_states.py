@@ -1,6 +1,5 @@
 """Cleanup among codes in every state, each storage request it makes inspected: N expired
-codes (a tenth redeemed, a twentieth revoked, the rest unused; every tenth behind an
-index row as the previous version wrote it, without the ETag) and N live ones, all of one
+codes (a tenth redeemed, a twentieth revoked, the rest unused) and N live ones, all of one
 issuer, expiring within the hour either side of now.
 
 Reported: what cleanup left (expired codes still stored, live codes lost, owner rows that
@@ -76,13 +75,12 @@ def services_with_log(settings, clock, **overrides) -> tuple[Services, RequestLo
 
 
 def seed(
-    svc: Services, owner: str, resource_id: str, expiries: list[datetime], values: list[str], states, old_version=()
+    svc: Services, owner: str, resource_id: str, expiries: list[datetime], values: list[str], states
 ) -> list[AccessCode]:
     """Codes written the way issuing writes them, but in bulk: code rows (one partition
     each) in parallel, as active codes; then index rows, carrying the ETag each code row
     got, and owner rows in batch transactions; then the redemptions and revocations,
-    which change their rows' ETags. The codes at the positions in `old_version` get index
-    rows as the previous version wrote them: without the ETag and the code as issued."""
+    which change their rows' ETags."""
     codes = []
     for value, expires_at, state in zip(values, expiries, states, strict=True):
         hashed = svc.keys.hash(HASH_PURPOSE, value)
@@ -97,10 +95,8 @@ def seed(
         issued = [code_entity(replace(code, state=CodeState.ACTIVE)) for code in codes]
         etags = [written["etag"] for written in pool.map(lambda row: patiently(codes_table.upsert_entity, row), issued)]
         by_bucket: dict[str, list[dict]] = {}
-        for position, (code, etag) in enumerate(zip(codes, etags, strict=True)):
+        for code, etag in zip(codes, etags, strict=True):
             fields = index_fields(code, etag)
-            if position in old_version:
-                fields = {name: fields[name] for name in ("codeHash", "keyId", "issuerId")}
             row = {"PartitionKey": bucket_of(code.expires_at), "RowKey": f"code:{code.code_id}", "kind": "code"}
             by_bucket.setdefault(row["PartitionKey"], []).append({**row, **fields})
         jobs = [(expiry_table, batch) for rows in by_bucket.values() for batch in batches(rows)]
@@ -136,9 +132,8 @@ def run(settings, n: int, *, now: datetime, owner: str, resource_id: str) -> dic
     live_at = [now + timedelta(seconds=random.randint(60, 60 * 60)) for _ in range(n)]
     states = [CodeState.REDEEMED] * (n // 10) + [CodeState.REVOKED] * (n // 20)
     states += [CodeState.ACTIVE] * (n - len(states))
-    old_version = set(range(0, n, 10))  # index rows without the ETag, of every state
     began = time.perf_counter()
-    expired = seed(svc, owner, resource_id, expired_at, values[:n], states, old_version)
+    expired = seed(svc, owner, resource_id, expired_at, values[:n], states)
     live = seed(svc, owner, resource_id, live_at, values[n:], [CodeState.ACTIVE] * n)
     seed_s = time.perf_counter() - began
 
@@ -170,9 +165,8 @@ def run(settings, n: int, *, now: datetime, owner: str, resource_id: str) -> dic
 
     by_target = Counter((method, target) for method, target, _, _ in log.seen)
     # an unused code's row goes with one conditional delete; a row that changed since
-    # issuing (redeemed, revoked) first fails that delete, then is read and deleted; a row
-    # behind an old version's index row is read and deleted
-    changed = sum(1 for i, code in enumerate(expired) if code.state is not CodeState.ACTIVE and i not in old_version)
+    # issuing (redeemed, revoked) first fails that delete, then is read and deleted
+    changed = sum(1 for code in expired if code.state is not CodeState.ACTIVE)
     code_deletes = sum(
         1 for method, _, partition, _ in log.seen if method == "DELETE" and partition and partition.startswith("code:")
     )
@@ -196,7 +190,7 @@ def run(settings, n: int, *, now: datetime, owner: str, resource_id: str) -> dic
         "requests_by_kind": {f"{method} {target}": count for (method, target), count in by_target.items()},
         "requests_outside_expired": sum(1 for entry in log.seen if not allowed(*entry)),
         "code_reads": by_target[("GET", "codes")],
-        "code_reads_expected": changed + len(old_version),
+        "code_reads_expected": changed,
         "code_deletes": code_deletes,
         "code_deletes_expected": n + changed,
         "buckets_queried": len(queried),

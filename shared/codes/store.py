@@ -250,13 +250,12 @@ class CodeStore:
 
     def _remove_one(self, index_row: dict) -> AccessCode | None:
         code_hash, key_id = index_row["codeHash"], index_row["keyId"]
-        if etag := index_row.get("codeETag"):  # index rows of the old version have none
-            status = self._delete_if_unchanged(code_hash, key_id, etag)
-            if status == 204:
-                return _issued_view(index_row)  # unchanged since issuing: it expired unused
-            if status == 404:
-                return None  # another cleanup came first
-            # 412: redeemed, revoked or taken over since issuing; read what it is now
+        status = self._delete_if_unchanged(code_hash, key_id, index_row["codeETag"])
+        if status == 204:
+            return _issued_view(index_row)  # unchanged since issuing: it expired unused
+        if status == 404:
+            return None  # another cleanup came first
+        # 412: redeemed, revoked or taken over since issuing; read what it is now
         stored = self.read(KeyedHash(key_id, code_hash))
         if stored is None or stored.code.code_id != key_of(index_row):
             return None  # already gone, or the hash now belongs to a newer code
