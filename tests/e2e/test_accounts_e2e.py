@@ -141,6 +141,24 @@ def test_registering_a_pending_address_again_answers_the_same_and_only_the_new_p
     assert activated.status_code == 200, activated.text
 
 
+def test_a_stranger_registering_the_first_admins_address_before_it_signed_in_gains_nothing(
+    launch_devhost, settings, app_settings_values
+):
+    """A freshly started instance whose first request registers the address the settings
+    name as the first admin: the admin already exists then, so the stranger's password
+    opens nothing and the admin's signs in with role admin."""
+    admin, password = f"first-admin.{secrets.token_hex(4)}@example.com", "Admin-" + secrets.token_urlsafe(12)
+    settings = {**app_settings_values, "TRUSTED_PROXY_COUNT": "2", "INITIAL_ADMIN_EMAIL": admin,
+                "INITIAL_ADMIN_PASSWORD": password}  # fmt: skip
+    with launch_devhost(settings) as fresh:
+        assert register(fresh, admin, PASSWORD).status_code == 202  # the same answer as for any address
+        stranger = fresh.client.post("/api/sessions", json={"email": admin, "password": PASSWORD}, headers=a_client())
+        assert stranger.status_code == 401
+        signed_in = fresh.client.post("/api/sessions", json={"email": admin, "password": password}, headers=a_client())
+        assert signed_in.status_code == 201
+        assert signed_in.json()["data"]["role"] == "admin"
+
+
 def test_past_three_activation_mails_an_hour_registration_answers_the_same_and_no_mail_goes(proxied_host):
     host = proxied_host
     for _ in range(2):  # once more if the four straddled the turn of an hour (a new window)
