@@ -2,16 +2,17 @@
 rows directly.
 
 Seeding writes the codes engineer's layout straight into storage: per code a code row
-(its own partition), an owner row (the issuer's partition, shared by expired and live
-codes) and an expiry-index row (the expiry bucket's partition) carrying the ETag the code
-row's insert returned, as issuing writes it. Expired codes expire in the past two hours,
+(in its resource's partition; a resource each, as codes spread over many resources), an
+owner row (the issuer's partition, shared by expired and live codes) and an expiry-index
+row (the expiry bucket's partition) carrying the ETag the code row's insert returned, as
+issuing writes it. Expired codes expire in the past two hours,
 live ones in the next hour.
 
 The cleanup runs in this process (the timer function only calls `services().cleanup.run()`)
 with a request hook on its storage clients, so every storage request it makes is counted
 and checked against the live rows' keys: reading or deleting any of them counts as a touch.
 The floor then deletes a fresh, identical set of expired rows: code rows one by one (each
-is its own partition), owner and index rows in batches of 100, at the cleanup's own
+in a partition of its own), owner and index rows in batches of 100, at the cleanup's own
 concurrency (the services' pool)."""
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from urllib.parse import unquote
 
 from bench.harness import call_load
 from shared.codes.models import AccessCode, CodeState
-from shared.codes.store import code_entity, index_fields, owner_entity, owner_partition
+from shared.codes.store import code_entity, code_partition, code_row, index_fields, owner_entity, owner_partition
 from shared.housekeeping.expiry import BATCH_LIMIT, bucket_of
 
 CODES_PER_ISSUER = 50  # of each kind: an issuer's partition holds expired and live codes
@@ -101,7 +102,7 @@ def _all_ok(done, what: str = "seeding"):
 def floor(storage, codes: list[AccessCode]) -> float:
     """Delete the expired codes' rows directly, batched wherever one partition allows."""
     codes_table, expiry_table = storage.table("codes"), storage.table("expiry")
-    singles = [("one", (f"code:{code.code_hash}", code.key_id)) for code in codes]
+    singles = [("one", (code_partition(code.resource_id), code_row(code.keyed_hash))) for code in codes]
     owner_rows = [{"PartitionKey": owner_partition(c.issuer_id), "RowKey": c.code_id} for c in codes]
     index_rows = [{"PartitionKey": bucket_of(c.expires_at), "RowKey": f"code:{c.code_id}"} for c in codes]
     batches = [("codes", batch) for batch in _grouped(owner_rows)] + [("expiry", b) for b in _grouped(index_rows)]
@@ -164,7 +165,7 @@ def run(stack, n: int) -> dict:
     expired = make_codes(n, issuers, key_id, now, expired=True)
     seed_s = seed(storage, live + expired)
 
-    live_partitions = {f"code:{c.code_hash}" for c in live} | {bucket_of(c.expires_at) for c in live}
+    live_partitions = {code_partition(c.resource_id) for c in live} | {bucket_of(c.expires_at) for c in live}
     live_partitions |= {owner_partition(c.issuer_id) for c in live}
     live_rows = {c.code_id for c in live} | {f"code:{c.code_id}" for c in live}
 
@@ -193,7 +194,7 @@ def run(stack, n: int) -> dict:
         for c in sample
         if list(
             codes_table.query_entities(
-                "PartitionKey eq @pk", parameters={"pk": f"code:{c.code_hash}"}, select=["RowKey"]
+                "PartitionKey eq @pk", parameters={"pk": code_partition(c.resource_id)}, select=["RowKey"]
             )
         )
     )
@@ -203,7 +204,7 @@ def run(stack, n: int) -> dict:
         for c in live_sample
         if list(
             codes_table.query_entities(
-                "PartitionKey eq @pk", parameters={"pk": f"code:{c.code_hash}"}, select=["RowKey"]
+                "PartitionKey eq @pk", parameters={"pk": code_partition(c.resource_id)}, select=["RowKey"]
             )
         )
     )

@@ -26,13 +26,13 @@ from azure.core.exceptions import ServiceResponseError
 from azure.data.tables import UpdateMode
 
 from shared.clock import ManualClock
-from shared.codes.models import HASH_PURPOSE, AccessCode, CodeState, new_code_id
-from shared.codes.store import code_entity, index_fields, owner_entity
+from shared.codes.models import HASH_PURPOSE, AccessCode, CodeState, bound_to, new_code_id
+from shared.codes.store import code_entity, code_partition, code_row, index_fields, owner_entity
 from shared.housekeeping.expiry import BUCKET, batches, bucket_of, bucket_start
 from shared.services import Services
 
 KEYS = re.compile(r"\((?:PartitionKey=)?'([^']*)',(?:RowKey=)?'([^']*)'\)")
-FILTER = re.compile(r"PartitionKey eq '([^']*)'")
+FILTER = re.compile(r"PartitionKey (?:eq|gt|ge) '([^']*)'")
 
 
 class RequestLog:
@@ -77,13 +77,13 @@ def services_with_log(settings, clock, **overrides) -> tuple[Services, RequestLo
 def seed(
     svc: Services, owner: str, resource_id: str, expiries: list[datetime], values: list[str], states
 ) -> list[AccessCode]:
-    """Codes written the way issuing writes them, but in bulk: code rows (one partition
-    each) in parallel, as active codes; then index rows, carrying the ETag each code row
+    """Codes written the way issuing writes them, but in bulk: code rows in parallel, as
+    active codes; then index rows, carrying the ETag each code row
     got, and owner rows in batch transactions; then the redemptions and revocations,
     which change their rows' ETags."""
     codes = []
     for value, expires_at, state in zip(values, expiries, states, strict=True):
-        hashed = svc.keys.hash(HASH_PURPOSE, value)
+        hashed = svc.keys.hash(HASH_PURPOSE, bound_to(resource_id, value))
         codes.append(
             AccessCode(
                 new_code_id(), hashed.digest, hashed.key_id, owner, resource_id,
@@ -145,9 +145,14 @@ def run(settings, n: int, *, now: datetime, owner: str, resource_id: str) -> dic
     log.recording = False
 
     codes_table = svc.storage.table("codes")
-    stored = {row["PartitionKey"] for row in codes_table.list_entities(select=["PartitionKey"])}
-    expired_partitions = {f"code:{code.code_hash}" for code in expired}
-    live_partitions = {f"code:{code.code_hash}" for code in live}
+    codes_partition = code_partition(resource_id)
+    stored = {
+        row["RowKey"]
+        for row in codes_table.query_entities("PartitionKey eq @pk", parameters={"pk": codes_partition})
+        if row["RowKey"].startswith("code:")
+    }
+    expired_rows = {code_row(code.keyed_hash) for code in expired}
+    live_rows = {code_row(code.keyed_hash) for code in live}
     owner_rows = {row["RowKey"] for row in codes_table.query_entities(f"PartitionKey eq 'owner:{owner}'")}
 
     # what cleanup asked storage for: expired buckets, expired codes' rows, nothing live
@@ -157,8 +162,8 @@ def run(settings, n: int, *, now: datetime, owner: str, resource_id: str) -> dic
     def allowed(method: str, target: str, partition: str | None, row: str | None) -> bool:
         if target in ("expiry", "ratelimits"):  # rate-limit counters: "<bucket>:<shard>" partitions
             return partition is not None and partition < live_bucket
-        if target == "codes" and partition is not None and partition.startswith("code:"):
-            return partition in expired_partitions
+        if target == "codes" and partition == codes_partition:
+            return row in expired_rows
         if target == "codes":
             return method == "DELETE" and partition == f"owner:{owner}" and row in expired_ids
         return target in ("jobs", "audit")
@@ -167,9 +172,7 @@ def run(settings, n: int, *, now: datetime, owner: str, resource_id: str) -> dic
     # an unused code's row goes with one conditional delete; a row that changed since
     # issuing (redeemed, revoked) first fails that delete, then is read and deleted
     changed = sum(1 for code in expired if code.state is not CodeState.ACTIVE)
-    code_deletes = sum(
-        1 for method, _, partition, _ in log.seen if method == "DELETE" and partition and partition.startswith("code:")
-    )
+    code_deletes = sum(1 for method, _, partition, _ in log.seen if method == "DELETE" and partition == codes_partition)
     queried = {partition for method, target, partition, _ in log.seen if (method, target) == ("QUERY", "expiry")}
     events = expire_events(svc, now - timedelta(hours=1), now + timedelta(hours=1))
     unused = {code.code_id for code in expired if code.state is CodeState.ACTIVE}
@@ -183,8 +186,8 @@ def run(settings, n: int, *, now: datetime, owner: str, resource_id: str) -> dic
         "errors": job.errors,
         "codes_purged": job.counts.get("code", 0),
         "index_rows_purged": job.counts.get("indexRows", 0),
-        "expired_left": len(stored & expired_partitions),
-        "live_lost": len(live_partitions - stored),
+        "expired_left": len(stored & expired_rows),
+        "live_lost": len(live_rows - stored),
         "owner_rows_not_live": len(owner_rows ^ {code.code_id for code in live}),
         "requests": len(log.seen),
         "requests_by_kind": {f"{method} {target}": count for (method, target), count in by_target.items()},

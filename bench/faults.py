@@ -19,7 +19,8 @@ from bench.harness import http_load
 from bench.latency import issue_job
 from bench.seed import Seeder
 from bench.stats import Call
-from shared.codes.models import HASH_PURPOSE
+from shared.codes.models import HASH_PURPOSE, bound_to
+from shared.codes.store import code_partition, code_row
 
 PACE_S = 0.25  # each worker's pause between requests
 RECOVERY_GRACE_S = 5.0  # after Azurite is back, how long the service may take to answer again
@@ -121,9 +122,9 @@ def run(stack, *, gap_s: float, before_s: float, after_s: float, concurrency: in
     table = services.storage.table("codes")
 
     def state_of(code: dict) -> str | None:
-        hashed = services.keys.hash(HASH_PURPOSE, code["code"])
+        hashed = services.keys.hash(HASH_PURPOSE, bound_to(code["resourceId"], code["code"]))
         try:
-            return table.get_entity(f"code:{hashed.digest}", hashed.key_id)["state"]
+            return table.get_entity(code_partition(code["resourceId"]), code_row(hashed))["state"]
         except Exception:  # noqa: BLE001 - a missing row is a finding, not a crash
             return None
 

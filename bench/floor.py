@@ -22,10 +22,10 @@ from bench.stats import Run
 from shared.storage import AUDIT_CONTAINER
 
 
-def _code_entity(now: datetime) -> dict:
+def floor_code(now: datetime) -> dict:
     return {
-        "PartitionKey": f"code:{secrets.token_hex(32)}",
-        "RowKey": "b1",
+        "PartitionKey": f"resource:{secrets.token_urlsafe(16)}",
+        "RowKey": f"code:{secrets.token_hex(32)}:b1",
         "codeId": secrets.token_urlsafe(12),
         "issuerId": secrets.token_urlsafe(16),
         "resourceId": secrets.token_urlsafe(16),
@@ -35,7 +35,7 @@ def _code_entity(now: datetime) -> dict:
     }
 
 
-def _audit_line(kind: str) -> bytes:
+def audit_line(kind: str) -> bytes:
     event = {
         "time": datetime.now(UTC).isoformat(),
         "type": kind,
@@ -69,7 +69,7 @@ class Floor:
 
     def seed_codes(self, n: int, concurrency: int = 64) -> list[dict]:
         now = datetime.now(UTC)
-        entities = [_code_entity(now) for _ in range(n)]
+        entities = [floor_code(now) for _ in range(n)]
         seeded = call_load(self._codes.create_entity, entities, concurrency)
         assert seeded.errors == 0, seeded.statuses()
         return entities
@@ -88,7 +88,7 @@ class Floor:
             etag=stored.metadata["etag"],
             match_condition=MatchConditions.IfNotModified,
         )
-        self._audit.append_block(_audit_line("redeem"))
+        self._audit.append_block(audit_line("redeem"))
 
     def seed_session(self) -> tuple[str, str]:
         key = (f"t:{secrets.token_hex(32)}", "b1")
@@ -110,8 +110,8 @@ class Floor:
 
     def issue(self, session_key: tuple[str, str]) -> None:
         self._sessions.get_entity(*session_key)
-        self._codes.create_entity(_code_entity(datetime.now(UTC)))
-        self._audit.append_block(_audit_line("issue"))
+        self._codes.create_entity(floor_code(datetime.now(UTC)))
+        self._audit.append_block(audit_line("issue"))
 
     def run_redeem(self, n: int, concurrency: int) -> Run:
         entities = self.seed_codes(n)

@@ -48,10 +48,10 @@ def main() -> None:
         floor = median_ms(point_read)
         figures = {
             "reserve_redemption (every redemption)": median_ms(
-                lambda n: svc.abuse.reserve_redemption(f"198.51.100.{n % 250}", secrets.token_urlsafe(16))
+                lambda n: svc.abuse.reserve_redemption(f"198.51.100.{n % 250}")
             ),
-            "... and release (a redeemed code)": median_ms(
-                lambda n: svc.abuse.reserve_redemption(f"198.51.101.{n % 250}", secrets.token_urlsafe(16)).release()
+            "... and give_back (a redeemed code)": median_ms(
+                lambda n: svc.abuse.give_back(svc.abuse.reserve_redemption(f"198.51.101.{n % 250}"))
             ),
             "reserve_issuance (every issuance)": median_ms(
                 lambda n: svc.abuse.reserve_issuance(f"user-{n}", f"198.51.102.{n % 250}")

@@ -389,4 +389,4 @@ def user_resources(ctx: RequestContext, user) -> list[dict]:
     if user is None:
         return []
     svc = ctx.services
-    return svc.resources.list_with_pressure(user.user_id, svc.abuse, svc.pool)
+    return svc.resources.list_with_pressure(user.user_id, svc.codes, svc.pool)

@@ -29,7 +29,7 @@ def put_resource(ctx) -> Reply:
 def list_resources(ctx) -> Reply:
     """The caller's files, by name, each with the guessing its guest link is under."""
     svc = ctx.services
-    resources = svc.resources.list_with_pressure(ctx.session.user_id, svc.abuse, svc.pool)
+    resources = svc.resources.list_with_pressure(ctx.session.user_id, svc.codes, svc.pool)
     return Reply(f"{len(resources)} file(s).", {"resources": resources})
 
 

@@ -77,7 +77,7 @@ class AuditEvent(BaseModel):
     time: datetime
     type: str = Field(pattern=r"^[a-z_.]{1,40}$")  # an AuditEventType; plain text, so any stored line reads back
     outcome: Outcome
-    reason: str | None = None  # why it failed: expired, used, revoked, unknown, wrong_resource, ...
+    reason: str | None = None  # why it failed: expired, used, revoked, unknown, ...
     actor: str | None = None  # a user id, or "ip:<keyed hash>" for a guest
     user_id: str | None = None  # whom the event concerns, when that is not the actor
     code_id: str | None = None  # never the code itself

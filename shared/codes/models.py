@@ -34,8 +34,7 @@ class RejectReason(StrEnum):
     """Why a redemption failed: recorded in the audit, never told to the guest."""
 
     MALFORMED = "malformed"
-    UNKNOWN = "unknown"
-    WRONG_RESOURCE = "wrong_resource"
+    UNKNOWN = "unknown"  # no such code for this resource (a code of another resource is one)
     EXPIRED = "expired"
     USED = "used"
     REVOKED = "revoked"
@@ -56,6 +55,12 @@ class CodeRejected(errors.InvalidInput):
 def new_code() -> str:
     """Six digits from the CSPRNG."""
     return numeric_code(CODE_DIGITS)
+
+
+def bound_to(resource_id: str, code: str) -> str:
+    """What a code's keyed hash is taken of: the code bound to its resource, so it is
+    unique per resource and found only through the resource's id."""
+    return f"{resource_id}:{code}"
 
 
 def new_code_id() -> str:

@@ -2,19 +2,23 @@
 
 Security rules live here, in one place:
 - a code is 6 digits from `secrets`, stored only as an HMAC under a key id;
-- among active codes it is unique (insert-if-absent on the hash, retry on collision;
-  a row whose code is dead may be taken over, ETag-conditionally);
-- redemption needs the resource id and the code, is a point read, and marks the code
-  redeemed with an ETag-conditional update, so exactly one of many racers wins;
+- among a resource's active codes it is unique (insert-if-absent on the hash of resource
+  id and code, retry on collision; a row whose code is dead may be taken over,
+  ETag-conditionally), so no total of active codes is capped by the 6-digit space;
+- redemption needs the resource id and the code, reads the code's row in the resource's
+  partition (one query, with the resource's attempts row), and marks the code redeemed
+  with an ETag-conditional update, so exactly one of many racers wins;
 - a guest gets one answer for every failure; the audit records the reason;
 - every state change writes one audit event, which never holds the code.
 """
 
 from __future__ import annotations
 
-import hmac
+import secrets
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, wait
+from contextlib import suppress
 from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -35,19 +39,20 @@ from shared.codes.models import (
     Redemption,
     RejectReason,
     RotatedLink,
+    bound_to,
     new_code,
     new_code_id,
     normalise,
 )
 from shared.codes.slots import ActiveCodeSlots
-from shared.codes.store import CodeStore, StoredCode
+from shared.codes.store import CodeStore, RedemptionView, StoredCode
 from shared.limits.sources import UNPARSABLE
 from shared.optimistic import LostRace, retry_lost_races
 from shared.resources.downloads import DownloadSigner
-from shared.resources.store import ResourceStore
+from shared.resources.store import RESOURCE_ID_PATTERN, ResourceStore
 
 if TYPE_CHECKING:
-    from shared.limits.guard import Attempt
+    from shared.limits.ratelimit import Claim
 
 # Issuing gives up after this many collisions in a row (at 10% occupancy: 1e-20).
 MAX_ISSUE_ATTEMPTS = 20
@@ -57,6 +62,11 @@ MAX_CODE_LIFETIME = timedelta(seconds=LONGEST_TTL_SECONDS, minutes=5)
 CLEANUP_ACTOR = "system:cleanup"
 # Tries of a revocation that racing redemptions or revocations may beat.
 REVOKE_TRIES = 5
+# Tries of a redemption that racing tries on the same resource beat (each reads again,
+# after a short random pause that spreads the racers out); past them the guest is asked
+# to try again (429), having learnt nothing.
+REDEEM_TRIES = 50
+LOST_RACE_PAUSE_MS = 50
 # How long a claimed slot waits for its code to be stored before another issue may take it.
 ISSUING_GRACE = timedelta(seconds=30)
 
@@ -74,7 +84,15 @@ class CodeLimits(Protocol):
 
     def reserve_issuance(self, user_id: str, source: str) -> None: ...
 
-    def reserve_redemption(self, source: str, resource_id: str) -> Attempt: ...
+    def reserve_redemption(self, source: str) -> Claim: ...
+
+    def give_back(self, claim: Claim) -> None: ...
+
+    def check_resource_attempts(self, row: dict | None, source: str) -> None: ...
+
+    def resource_attempt(self, row: dict | None, source: str, *, failed: bool) -> dict: ...
+
+    def resource_pressure(self, row: dict | None) -> dict: ...
 
     def redemption_failed(self) -> None: ...
 
@@ -139,7 +157,7 @@ class CodeService:
             )
         for attempt in range(1, MAX_ISSUE_ATTEMPTS + 1):
             value = self._generate()
-            hashed = self._keys.hash(HASH_PURPOSE, value)
+            hashed = self._keys.hash(HASH_PURPOSE, bound_to(resource.resource_id, value))
             code = AccessCode(
                 code_id=code_id,
                 code_hash=hashed.digest,
@@ -200,7 +218,7 @@ class CodeService:
         etag = self._store.insert(code)
         if etag is not None:
             return etag
-        previous = self._store.read(code.keyed_hash)
+        previous = self._store.read(code.resource_id, code.keyed_hash)
         if previous is None:
             return None  # deleted in between: draw again
         now = self._clock.now()
@@ -216,10 +234,10 @@ class CodeService:
 
     def _unique_across_keys(self, code: AccessCode, value: str) -> bool:
         """During a key rotation the same code may be stored under another key: back off."""
-        for other in self._keys.candidates(HASH_PURPOSE, value):
+        for other in self._keys.candidates(HASH_PURPOSE, bound_to(code.resource_id, value)):
             if other.key_id == code.key_id:
                 continue
-            found = self._store.read(other)
+            found = self._store.read(code.resource_id, other)
             if found is not None and found.code.state_at(self._clock.now()) is CodeState.ACTIVE:
                 self._store.delete_row(code)
                 return False
@@ -231,64 +249,27 @@ class CodeService:
         """Redeem a code for a resource, at most once. `source` is the guest's source (the
         limits count it; the audit shows a keyed hash of it)."""
         value = normalise(typed_code)
-        # the code row (per key) is read side by side with the limits, which take their
-        # slots before any answer
-        candidates = self._keys.candidates(HASH_PURPOSE, value) if value else []
-        code_reads = [self._pool.submit(self._code_with_issuer_status, candidate) for candidate in candidates]
-        attempt = self._abuse.reserve_redemption(source, resource_id)
+        resource_id = resource_id if RESOURCE_ID_PATTERN.match(resource_id or "") else None
+        candidates = self._keys.candidates(HASH_PURPOSE, bound_to(resource_id, value)) if value and resource_id else []
+        # the resource's rows are read side by side with the source's reservation, which
+        # is taken before any answer
+        first_view = self._pool.submit(self._store.redemption_view, resource_id, candidates) if resource_id else None
+        claim = self._abuse.reserve_redemption(source)
+        client = self._actor_for_source(source)
         try:
-            redemption = self._redeem(
-                resource_id, code_reads, client=self._actor_for_source(source), request_id=request_id
+            redeemed = self._settle(
+                resource_id, candidates, first_view, source=source, client=client, request_id=request_id
             )
         except CodeRejected:
             self._abuse.redemption_failed()
             raise
         except Exception:
-            attempt.release()  # storage failed: the guest did not guess wrong
+            # refused by the resource's budget, or storage failed: not this source's failure
+            self._abuse.give_back(claim)
             raise
-        attempt.release()  # a redeemed code counts against no failure budget
-        return redemption
-
-    def _code_with_issuer_status(self, candidate) -> tuple[StoredCode | None, bool]:
-        stored = self._store.read(candidate)
-        return stored, stored is not None and self._issuers.is_active(stored.code.issuer_id)
-
-    def _redeem(self, resource_id: str, code_reads, *, client: str, request_id: str | None) -> Redemption:
-        def reject(reason: RejectReason, code: AccessCode | None = None) -> CodeRejected:
-            self._audit.record(
-                AuditEventType.REDEEM,
-                "fail",
-                reason=reason.value,
-                actor=client,
-                user_id=code.issuer_id if code else None,
-                code_id=code.code_id if code else None,
-                resource_id=resource_id[:64] if resource_id else None,
-                request_id=request_id,
-            )
-            return CodeRejected(reason)
-
-        if not code_reads:
-            raise reject(RejectReason.MALFORMED)
-        stored, issuer_active = next(
-            (read.result() for read in code_reads if read.result()[0] is not None), (None, False)
-        )
-        if stored is None:
-            raise reject(RejectReason.UNKNOWN)
-        code = stored.code
-        now = self._clock.now()
-        if not hmac.compare_digest(code.resource_id.encode(), (resource_id or "").encode()):
-            raise reject(RejectReason.WRONG_RESOURCE, code)
-        if code.state is CodeState.REVOKED:
-            raise reject(RejectReason.REVOKED, code)
-        if code.state is CodeState.REDEEMED:
-            raise reject(RejectReason.USED, code)
-        if now >= code.expires_at:
-            raise reject(RejectReason.EXPIRED, code)
-        if not issuer_active:
-            raise reject(RejectReason.ISSUER_INACTIVE, code)
-        redeemed = self._store.transition(stored, state=CodeState.REDEEMED.value, redeemedAt=now, redeemedBy=client)
-        if redeemed is None:
-            raise reject(self._lost_race_reason(code), code)
+        # a redeemed code counts against no failure budget; giving back goes beside the audit
+        given_back = self._pool.submit(self._abuse.give_back, claim)
+        code = redeemed.code
         download_url, download_expires_at = self._signer.url(
             self._resources.container_name, code.blob, code.resource_name, code.content_type
         )
@@ -307,13 +288,72 @@ class CodeService:
             # row is still as we left it) so the guest can try again once storage answers.
             self._store.transition(redeemed, state=CodeState.ACTIVE.value, redeemedAt=None, redeemedBy=None)
             raise
+        with suppress(AzureError):
+            given_back.result()  # lost, it only counts this success as a failure: the safe side
         return Redemption(code.resource_id, download_url, download_expires_at, code.code_id)
 
-    def _lost_race_reason(self, code: AccessCode) -> RejectReason:
-        latest = self._store.read(code.keyed_hash)
-        if latest is not None and latest.code.code_id == code.code_id and latest.code.state is CodeState.REVOKED:
-            return RejectReason.REVOKED
-        return RejectReason.USED
+    def _settle(self, resource_id: str | None, candidates, first_view, source: str, *, client: str, request_id):
+        """Judge the try on what the resource's partition holds and write the outcome (the
+        attempts row, and the code when it is redeemed) in one transaction; read again and
+        judge again when a racing try wrote first. The redeemed code, or CodeRejected."""
+
+        def reject(reason: RejectReason, code: AccessCode | None = None) -> CodeRejected:
+            self._audit.record(
+                AuditEventType.REDEEM,
+                "fail",
+                reason=reason.value,
+                actor=client,
+                user_id=code.issuer_id if code else None,
+                code_id=code.code_id if code else None,
+                resource_id=resource_id,
+                request_id=request_id,
+            )
+            return CodeRejected(reason)
+
+        if resource_id is None:
+            raise reject(RejectReason.UNKNOWN)  # no resource has such an id: nothing to read or count
+        for tried in range(REDEEM_TRIES):
+            if first_view is not None:
+                view, first_view = first_view.result(), None
+            else:
+                time.sleep(secrets.randbelow(min(LOST_RACE_PAUSE_MS, 2 * tried) + 1) / 1000)
+                view = self._store.redemption_view(resource_id, candidates)
+            self._abuse.check_resource_attempts(view.attempts, source)
+            stored, reason = self._judge(view, has_candidates=bool(candidates))
+            counted = self._abuse.resource_attempt(view.attempts, source, failed=reason is not None)
+            if reason is not None:
+                if self._store.settle_attempt(resource_id, view, counted):
+                    raise reject(reason, stored.code if stored else None)
+                continue
+            now = self._clock.now()
+            redeemed = self._store.settle_attempt(
+                resource_id, view, counted, stored, state=CodeState.REDEEMED.value, redeemedAt=now, redeemedBy=client
+            )
+            if redeemed:
+                return redeemed
+        raise errors.TooManyRequests(1, "Many tries on this resource at once; try again in a moment.")
+
+    def _judge(self, view: RedemptionView, *, has_candidates: bool) -> tuple[StoredCode | None, RejectReason | None]:
+        """The code row a try names and why it fails (None: it redeems)."""
+        if not has_candidates:
+            return None, RejectReason.MALFORMED
+        if not view.codes:
+            return None, RejectReason.UNKNOWN
+        stored = view.codes[0]
+        code = stored.code
+        if code.state is CodeState.REVOKED:
+            return stored, RejectReason.REVOKED
+        if code.state is CodeState.REDEEMED:
+            return stored, RejectReason.USED
+        if self._clock.now() >= code.expires_at:
+            return stored, RejectReason.EXPIRED
+        if not self._issuers.is_active(code.issuer_id):
+            return stored, RejectReason.ISSUER_INACTIVE
+        return stored, None
+
+    def redemption_pressure(self, resource_id: str) -> dict:
+        """What the owner sees of guessing on a resource (shared.limits.guard)."""
+        return self._abuse.resource_pressure(self._store.attempts(resource_id))
 
     # --- list and revoke -----------------------------------------------------------------
 
@@ -333,7 +373,7 @@ class CodeService:
         return [current.get(row.code_id) or row for row in rows]
 
     def _current(self, row: AccessCode) -> AccessCode | None:
-        stored = self._store.read(row.keyed_hash)
+        stored = self._store.read(row.resource_id, row.keyed_hash)
         return stored.code if stored is not None and stored.code.code_id == row.code_id else None
 
     def revoke(self, issuer_id: str, code_id: str, *, request_id: str | None = None, actor: str | None = None) -> dict:
@@ -345,7 +385,7 @@ class CodeService:
 
         def attempt() -> dict:
             now = self._clock.now()
-            stored = self._store.read(row.keyed_hash)
+            stored = self._store.read(row.resource_id, row.keyed_hash)
             if stored is None or stored.code.code_id != code_id:
                 state = row.state_at(now)
                 if state is CodeState.REVOKED:

@@ -1,7 +1,7 @@
 """At most N active codes per resource, strictly, however many issue at once.
 
-A resource has at most N slot rows in the `codes` table (PartitionKey "slots:<resource
-id>", RowKey = the slot's number); issuing a code first claims one: an insert of a free
+A resource has at most N slot rows in its partition of the `codes` table (RowKey
+"slot:<number>", beside its codes: shared/codes/store.py); issuing a code first claims one: an insert of a free
 number, or, once all N exist, an ETag-conditional take-over of a slot whose code is no
 longer active (expired, redeemed, revoked, or never stored). Each claim is a single
 conditional write, so two issuers never hold one slot, and N slots are N codes at most.
@@ -17,6 +17,14 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
+from shared.codes.store import code_partition
+
+SLOT_PREFIX = "slot:"
+
+
+def _number(slot: dict) -> int:
+    return int(slot["RowKey"].removeprefix(SLOT_PREFIX))
+
 
 class ActiveCodeSlots:
     def __init__(self, table: TableClient, per_resource: int):
@@ -27,17 +35,22 @@ class ActiveCodeSlots:
         """Take a slot of the resource for a code (`holder`: codeId, issuerId, expiresAt);
         False when all are held by active codes. `still_active(slot)` tells whether an
         unexpired slot's code is still active (a read of its code)."""
-        partition = f"slots:{resource_id}"
-        slots = list(self._table.query_entities("PartitionKey eq @pk", parameters={"pk": partition}))
-        taken = {int(slot["RowKey"]) for slot in slots}
+        partition = code_partition(resource_id)
+        slots = list(
+            self._table.query_entities(
+                "PartitionKey eq @pk and RowKey gt @low and RowKey lt @high",
+                parameters={"pk": partition, "low": SLOT_PREFIX, "high": "slot;"},
+            )
+        )
+        taken = {_number(slot) for slot in slots}
         for number in (n for n in range(self.per_resource) if n not in taken):
             try:
-                self._table.create_entity({"PartitionKey": partition, "RowKey": f"{number:07d}", **holder})
+                self._table.create_entity({"PartitionKey": partition, "RowKey": f"{SLOT_PREFIX}{number:07d}", **holder})
                 return True
             except ResourceExistsError:
                 continue  # another issuer took it
         for slot in slots:
-            if int(slot["RowKey"]) >= self.per_resource:
+            if _number(slot) >= self.per_resource:
                 continue  # left from a larger setting
             if slot["expiresAt"] > now and still_active(slot):
                 continue

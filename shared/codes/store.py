@@ -1,8 +1,13 @@
 """The `codes` table and the codes' rows in the expiry index.
 
-- Code row: PartitionKey = "code:<HMAC of the code>", RowKey = key id. Redemption is a
-  point read per configured key (one while no rotation is under way); inserting with
+- A resource's partition, PartitionKey = "resource:<resource id>", holds its code rows,
+  its slot rows (shared/codes/slots.py) and its attempts row. Codes are unique per
+  resource, not across the service, so the 6-digit space caps no total of active codes.
+- Code row: RowKey = "code:<HMAC of resource id and code>:<key id>". Inserting with
   create_entity is the uniqueness check; the row's ETag makes "redeemed" win once.
+- Attempts row: RowKey = "attempts", the resource's redemption failures in the current
+  windows (shared/limits/guard.py decides them). A redemption reads it with the code
+  rows in one query of the partition, and writes it in one transaction with the code.
 - Owner row: PartitionKey = "owner:<issuer id>", RowKey = code id, holding the code's
   hash reference and a mirror of the states the owner sets (revoked): listing and
   revoking touch only the caller's own partition.
@@ -25,15 +30,21 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.data.tables import TableClient, UpdateMode
+from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from shared.auth.keys import KeyedHash
 from shared.codes.models import AccessCode, CodeState
 from shared.housekeeping.expiry import ExpiryIndex, ExpiryKind, batches, delete_batch, key_of
 
+ATTEMPTS_ROW = "attempts"
 
-def code_partition(code_hash: str) -> str:
-    return f"code:{code_hash}"
+
+def code_partition(resource_id: str) -> str:
+    return f"resource:{resource_id}"
+
+
+def code_row(key: KeyedHash) -> str:
+    return f"code:{key.digest}:{key.key_id}"
 
 
 def owner_partition(issuer_id: str) -> str:
@@ -46,11 +57,22 @@ class StoredCode:
     etag: str
 
 
+@dataclass(frozen=True)
+class RedemptionView:
+    """What one query of a resource's partition gives a redemption: the code rows found
+    under the candidate hashes (in their order), and the attempts row (None before the
+    resource's first try)."""
+
+    codes: list[StoredCode]
+    attempts: dict | None
+
+
 def _code_from(entity) -> AccessCode:
+    _, code_hash, key_id = entity["RowKey"].split(":")
     return AccessCode(
         code_id=entity["codeId"],
-        code_hash=entity["PartitionKey"].removeprefix("code:"),
-        key_id=entity["RowKey"],
+        code_hash=code_hash,
+        key_id=key_id,
         issuer_id=entity["issuerId"],
         resource_id=entity["resourceId"],
         created_at=entity["createdAt"],
@@ -70,8 +92,8 @@ def _stored(entity) -> StoredCode:
 
 def code_entity(code: AccessCode) -> dict:
     entity = {
-        "PartitionKey": code_partition(code.code_hash),
-        "RowKey": code.key_id,
+        "PartitionKey": code_partition(code.resource_id),
+        "RowKey": code_row(code.keyed_hash),
         "codeId": code.code_id,
         "issuerId": code.issuer_id,
         "resourceId": code.resource_id,
@@ -175,15 +197,15 @@ class CodeStore:
         except (ResourceModifiedError, ResourceNotFoundError):
             return None
 
-    def read(self, key: KeyedHash) -> StoredCode | None:
+    def read(self, resource_id: str, key: KeyedHash) -> StoredCode | None:
         """The code row stored under a keyed hash, with its ETag; None when there is none."""
         try:
-            return _stored(self._table.get_entity(code_partition(key.digest), key.key_id))
+            return _stored(self._table.get_entity(code_partition(resource_id), code_row(key)))
         except ResourceNotFoundError:
             return None
 
     def delete_row(self, code: AccessCode) -> None:
-        self._table.delete_entity(code_partition(code.code_hash), code.key_id)
+        self._table.delete_entity(code_partition(code.resource_id), code_row(code.keyed_hash))
 
     def discard(self, code: AccessCode) -> None:
         """Undo an issuance that failed: its code row and its owner row."""
@@ -195,10 +217,60 @@ class CodeStore:
 
     # --- redeeming and revoking ------------------------------------------------------
 
+    def redemption_view(self, resource_id: str, candidates: list[KeyedHash]) -> RedemptionView:
+        """The code rows under `candidates` and the attempts row: one query of the
+        resource's partition for named rows (it holds only that resource's few rows)."""
+        names = {"attempts": ATTEMPTS_ROW} | {f"c{n}": code_row(key) for n, key in enumerate(candidates)}
+        rows = {
+            row["RowKey"]: row
+            for row in self._table.query_entities(
+                # the SDK substitutes @names between spaces only
+                "PartitionKey eq @pk and ( " + " or ".join(f"RowKey eq @{name}" for name in names) + " )",
+                parameters={"pk": code_partition(resource_id), **names},
+            )
+        }
+        found = [_stored(rows[code_row(key)]) for key in candidates if code_row(key) in rows]
+        return RedemptionView(found, rows.get(ATTEMPTS_ROW))
+
+    def attempts(self, resource_id: str) -> dict | None:
+        try:
+            return self._table.get_entity(code_partition(resource_id), ATTEMPTS_ROW)
+        except ResourceNotFoundError:
+            return None
+
+    def settle_attempt(
+        self, resource_id: str, view: RedemptionView, counted: dict, redeem: StoredCode | None = None, **changes
+    ) -> StoredCode | bool:
+        """One transaction of the partition: the attempts row gets `counted` on the ETag
+        it was read with (inserted if there was none), and, when `redeem` is given, that
+        code row gets `changes` on its ETag. False when another try wrote either first
+        (read again and judge again); else the redeemed code as it is now, or True."""
+        partition = code_partition(resource_id)
+        attempts = {"PartitionKey": partition, "RowKey": ATTEMPTS_ROW, **counted}
+        operations: list = [
+            ("create", attempts)
+            if view.attempts is None
+            else ("update", attempts, {"mode": UpdateMode.REPLACE, **_unchanged_since(view.attempts.metadata["etag"])})
+        ]
+        if redeem is not None:
+            code = {"PartitionKey": partition, "RowKey": code_row(redeem.code.keyed_hash), **changes}
+            operations.append(("update", code, {"mode": UpdateMode.MERGE, **_unchanged_since(redeem.etag)}))
+        try:
+            results = self._table.submit_transaction(operations)
+        except TableTransactionError as error:
+            if error.status_code in (404, 409, 412):
+                return False
+            raise
+        return replace(redeem, etag=results[1]["etag"]) if redeem is not None else True
+
     def transition(self, stored: StoredCode, **changes) -> StoredCode | None:
         """Merge `changes` into the row only if it is unchanged since it was read; the
         row as it is now (with its new ETag), or None when another writer came first."""
-        entity = {"PartitionKey": code_partition(stored.code.code_hash), "RowKey": stored.code.key_id, **changes}
+        entity = {
+            "PartitionKey": code_partition(stored.code.resource_id),
+            "RowKey": code_row(stored.code.keyed_hash),
+            **changes,
+        }
         try:
             metadata = self._table.update_entity(
                 entity, mode=UpdateMode.MERGE, etag=stored.etag, match_condition=MatchConditions.IfNotModified
@@ -249,29 +321,29 @@ class CodeStore:
         return [code for code in removed if code is not None]
 
     def _remove_one(self, index_row: dict) -> AccessCode | None:
-        code_hash, key_id = index_row["codeHash"], index_row["keyId"]
-        status = self._delete_if_unchanged(code_hash, key_id, index_row["codeETag"])
+        resource_id, key = index_row["resourceId"], KeyedHash(index_row["keyId"], index_row["codeHash"])
+        status = self._delete_if_unchanged(resource_id, key, index_row["codeETag"])
         if status == 204:
             return _issued_view(index_row)  # unchanged since issuing: it expired unused
         if status == 404:
             return None  # another cleanup came first
         # 412: redeemed, revoked or taken over since issuing; read what it is now
-        stored = self.read(KeyedHash(key_id, code_hash))
+        stored = self.read(resource_id, key)
         if stored is None or stored.code.code_id != key_of(index_row):
             return None  # already gone, or the hash now belongs to a newer code
-        if self._delete_if_unchanged(code_hash, key_id, stored.etag) != 204:
+        if self._delete_if_unchanged(resource_id, key, stored.etag) != 204:
             return None
         return stored.code if stored.code.state is CodeState.ACTIVE else None
 
-    def _delete_if_unchanged(self, code_hash: str, key_id: str, etag: str) -> int:
+    def _delete_if_unchanged(self, resource_id: str, key: KeyedHash, etag: str) -> int:
         """Delete the code row if its ETag is still `etag`: 204 when this call deleted it,
         404 when it was gone, 412 when it changed. Of two cleanups racing for a row only
         one gets 204, so only one audits it."""
         responses = []  # delete_entity hides a 404: the status is read off the response
         try:
             self._table.delete_entity(
-                code_partition(code_hash),
-                key_id,
+                code_partition(resource_id),
+                code_row(key),
                 etag=etag,
                 match_condition=MatchConditions.IfNotModified,
                 raw_response_hook=responses.append,  # called per attempt: the last one counts
@@ -280,3 +352,7 @@ class CodeStore:
             if error.status_code != 412:
                 raise
         return responses[-1].http_response.status_code
+
+
+def _unchanged_since(etag: str) -> dict:
+    return {"etag": etag, "match_condition": MatchConditions.IfNotModified}

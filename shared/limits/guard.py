@@ -14,17 +14,21 @@ Sources are client addresses as shared/limits/sources.py parses them (IPv6 per /
   failures elsewhere) or with an unlock code by mail. So at most
   `login_account_daily.limit` wrong passwords per account per day are checked from
   unknown devices, whatever the number of sources.
-- Redemptions: the source's slot on the resource is held first, so one source uses only
-  part of the resource's budget, then the resource's (every source) and the source's own
-  failure budget; a redeemed code gives them back. The global failure budget, once spent,
-  tightens only sources that failed in the window before: a guest who never failed
-  always has the full allowance, whatever a botnet does.
+- Redemptions: the source's failure budget is reserved before the code is looked at, and
+  given back when the code is redeemed. The resource's budget (every source) and the
+  source's share of it, so one source uses only part of it, live on the resource's
+  attempts row beside its codes (shared/codes/store.py): read with the code, and written
+  ETag-conditionally in one transaction with the code's own update, so of racing tries
+  at the last slot only one is judged. Only failures count there. The global failure
+  budget, once spent, tightens only sources that failed in the window before: a guest
+  who never failed always has the full allowance, whatever a botnet does.
 """
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,7 +36,7 @@ from datetime import datetime, timedelta
 from shared import errors
 from shared.concurrency import run_parallel
 from shared.config import Settings
-from shared.limits.ratelimit import Limit, RateLimiter, Slot
+from shared.limits.ratelimit import Claim, Limit, RateLimiter, Slot
 
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 GLOBAL = "global"
@@ -97,6 +101,19 @@ class Limits:
             # every failed redemption anywhere counts here
             redeem_global=limit_from("redeem-fail-global", s.limit_redeem_failures_global),
         )
+
+
+@dataclass(frozen=True)
+class ResourceAttempts:
+    """A resource's redemption failures in the current windows: all of them, and per
+    source (keyed hashes, shared/limits/ratelimit.py `digests`)."""
+
+    failed_window: int
+    failed_window_ends: datetime
+    failed: int
+    by_source_window: int
+    by_source_window_ends: datetime
+    by_source: dict[str, int]
 
 
 @dataclass
@@ -209,22 +226,71 @@ class AbuseGuard:
 
     # -- redemptions
 
-    def reserve_redemption(self, source: str, resource_id: str) -> Attempt:
-        """Before a code is looked at: this source's slot on the resource and its failure
-        slot, then the resource's. 429 when any is spent; `release` gives them back."""
-        first = self._hold(
-            (self.limits.redeem_resource_source, f"{resource_id}|{source}"), (self.limits.redeem_source, source)
+    def reserve_redemption(self, source: str) -> Claim:
+        """Before a code is looked at: a slot of the source's failure budget, 429 when it
+        is spent (or tightened); `give_back` when the code is redeemed."""
+        claim = self._limiter.reserve(self.limits.redeem_source, source)
+        if claim.number > self.limits.redeem_source_tightened and self._tightened(source):
+            self._limiter.give_back(claim)
+            raise errors.TooManyRequests(self._limiter.seconds_until(claim.window_ends))
+        return claim
+
+    def give_back(self, claim: Claim) -> None:
+        self._limiter.give_back(claim)
+
+    def check_resource_attempts(self, row: Mapping | None, source: str) -> None:
+        """429 when the resource's failure budget, or this source's share of it, is spent
+        in the current window (`row`: the resource's attempts row, None before its first)."""
+        attempts = self._resource_attempts(row)
+        by_source = sum(attempts.by_source.get(digest, 0) for digest in self._limiter.digests(source))
+        if attempts.failed >= self.limits.redeem_resource.limit:
+            raise errors.TooManyRequests(self._limiter.seconds_until(attempts.failed_window_ends))
+        if by_source >= self.limits.redeem_resource_source.limit:
+            raise errors.TooManyRequests(self._limiter.seconds_until(attempts.by_source_window_ends))
+
+    def resource_attempt(self, row: Mapping | None, source: str, *, failed: bool) -> dict:
+        """The attempts row's fields after this try: a failure counts for the resource and
+        for the source's share. A redeemed code counts nowhere, but writes the row all the
+        same, so the try takes its turn on the row's ETag like every other."""
+        attempts = self._resource_attempts(row)
+        by_source = dict(attempts.by_source)
+        if failed:
+            active = self._limiter.digests(source)[0]
+            by_source[active] = by_source.get(active, 0) + 1
+        return {
+            "failedWindow": attempts.failed_window,
+            "failed": attempts.failed + int(failed),
+            "bySourceWindow": attempts.by_source_window,
+            "bySource": json.dumps(by_source, separators=(",", ":")),
+        }
+
+    def resource_pressure(self, row: Mapping | None) -> dict:
+        """What the owner sees of guessing on a resource: failed attempts in the current
+        window, and whether its budget is spent (redemption paused until the window ends)."""
+        attempts = self._resource_attempts(row)
+        paused = attempts.failed >= self.limits.redeem_resource.limit
+        return {
+            "failedAttempts": attempts.failed,
+            "paused": paused,
+            "pausedUntil": attempts.failed_window_ends if paused else None,
+        }
+
+    def _resource_attempts(self, row: Mapping | None) -> ResourceAttempts:
+        """The row's counts in the current windows (a count of an earlier window is 0)."""
+        now = self._limiter.now()
+        failed_window, failed_ends = self.limits.redeem_resource.window_of(now)
+        source_window, source_ends = self.limits.redeem_resource_source.window_of(now)
+        row = row or {}
+        same_failed = row.get("failedWindow") == failed_window
+        same_source = row.get("bySourceWindow") == source_window
+        return ResourceAttempts(
+            failed_window=failed_window,
+            failed_window_ends=failed_ends,
+            failed=row.get("failed", 0) if same_failed else 0,
+            by_source_window=source_window,
+            by_source_window_ends=source_ends,
+            by_source=json.loads(row.get("bySource", "{}")) if same_source else {},
         )
-        source_slot = first[1]
-        if source_slot.held > self.limits.redeem_source_tightened and self._tightened(source):
-            self._give_back(first)
-            raise errors.TooManyRequests(self._limiter.seconds_until(source_slot.window_ends))
-        try:
-            resource = self._hold((self.limits.redeem_resource, resource_id))
-        except errors.TooManyRequests:
-            self._give_back(first)
-            raise
-        return Attempt(self._limiter.release, first + resource)
 
     def _tightened(self, source: str) -> bool:
         """Whether a source's failure allowance is tightened: only while the global budget
@@ -232,7 +298,7 @@ class AbuseGuard:
         never failed keeps the full allowance."""
         return (
             self._global_failures() >= self.limits.redeem_global.limit
-            and self._limiter.tally_before(self.limits.redeem_source, source) > 0
+            and self._limiter.reserved_before(self.limits.redeem_source, source) > 0
         )
 
     def _give_back(self, slots: list[Slot]) -> None:
@@ -258,10 +324,3 @@ class AbuseGuard:
         cached = self._global_failures_cache
         if cached is not None:  # this process sees its own failures at once, without a read
             self._global_failures_cache = (cached[0], cached[1] + 1)
-
-    def redemption_pressure(self, resource_id: str) -> dict:
-        """What the owner sees of guessing on a resource: failed attempts in the current
-        window, and whether its budget is spent (redemption paused until the window ends)."""
-        failed, ends = self._limiter.tally(self.limits.redeem_resource, resource_id)
-        paused = failed >= self.limits.redeem_resource.limit
-        return {"failedAttempts": failed, "paused": paused, "pausedUntil": ends if paused else None}

@@ -12,7 +12,10 @@ resets no counter.
 Every limit that guards an act takes its slot before the act, so concurrency cannot
 overshoot it:
 - `reserve` inserts the window's next numbered row ("<row>=<number>"): the insert is the
-  claim, a number is taken once. For acts counted whatever their outcome.
+  claim, a number is taken once. For acts counted whatever their outcome, and for
+  failure budgets of keys few race on: `give_back` then adds a row ("<row>~<id>") when
+  the act turns out not to count, and the numbers given back are read only when a
+  reservation would pass the limit, so a try costs one insert and one more on success.
 - `hold` inserts a row of its own, then counts the window's rows: the n-th holder always
   sees at least n. `release` gives the slot back when the act turns out not to count (a
   right password, a redeemed code), so only failures stay counted.
@@ -26,7 +29,7 @@ import secrets
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import islice
+from itertools import groupby, islice
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient
@@ -37,7 +40,6 @@ from shared.clock import Clock
 from shared.housekeeping.expiry import batches, bucket_of
 
 KEY_PURPOSE = "ratelimit-key"
-SHARDS = "0123456789abcdef"
 _EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 _MAX_WRITE_TRIES = 50
 # Numbered rows of `reserve` are stored as _NUMBERS - n (zero-padded), so the highest
@@ -71,6 +73,17 @@ def _numbered(row: str, number: int) -> str:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """A reserved act: its counter, to give it back, and how many acts the window had
+    taken with it (those given back not subtracted: an upper bound)."""
+
+    partition: str
+    row: str
+    number: int
+    window_ends: datetime
+
+
+@dataclass(frozen=True)
 class Slot:
     """A held slot: its row, to release it, and how many the window held with it."""
 
@@ -94,6 +107,11 @@ class RateLimiter:
         active key (where new rows go) first."""
         number, ends = limit.window_of(self._clock.now())
         return [self._counter(limit, key, key_id, number, ends) for key_id in self._keys.key_ids]
+
+    def digests(self, key: str) -> list[str]:
+        """A key as limits store it in rows of other tables (a resource's attempts row):
+        its keyed hash under every key of the ring, the active key first."""
+        return [self._keys.hash(KEY_PURPOSE, key, key_id).digest[:32] for key_id in self._keys.key_ids]
 
     def _counter(self, limit: Limit, key: str, key_id: str, number: int, ends: datetime) -> CounterKey:
         digest = self._keys.hash(KEY_PURPOSE, key, key_id).digest[:32]
@@ -136,31 +154,27 @@ class RateLimiter:
         counters = self._counters(limit, key)
         return sum(self._held(counter, limit.limit + 1) for counter in counters), counters[0].ends
 
-    def tally_before(self, limit: Limit, key: str) -> int:
-        """Slots held in the window before the current one (up to limit + 1)."""
-        number, ends = limit.window_of(self._clock.now() - limit.window)
-        return sum(
-            self._held(self._counter(limit, key, key_id, number, ends), limit.limit + 1)
-            for key_id in self._keys.key_ids
-        )
-
     # -- reserve: numbered rows
 
-    def reserve(self, limit: Limit, key: str) -> int:
+    def reserve(self, limit: Limit, key: str) -> Claim:
         """Count one act before it happens, strictly: each act inserts the window's next
         numbered row, and the insert is the claim, so racers never share a number and at
-        most `limit.limit` acts ever pass. Raises TooManyRequests once they are taken.
-        Usually one insert: most counters are new, and this process remembers the last
-        number it saw taken of the others; racers on one key retry one another (`hold`
-        suits keys many race on)."""
+        most `limit.limit` acts (less those given back) ever pass. Raises TooManyRequests
+        once they are taken. Usually one insert: most counters are new, and this process
+        remembers the last number it saw taken of the others; racers on one key retry one
+        another (`hold` suits keys many race on)."""
         active, *others = self._counters(limit, key)
         # numbers taken under an older key of the ring count too (rotation resets nothing)
-        earlier = sum(self._highest_taken(other) for other in others)
+        earlier = sum(self._net_taken(other) for other in others)
         taken = self._taken.get(active.row, 0)
+        given_back: int | None = None  # read only when the limit is in sight
         for _ in range(_MAX_WRITE_TRIES):
             number = taken + 1
-            if earlier + number > limit.limit:
-                break
+            if earlier + number - (given_back or 0) > limit.limit:
+                if given_back is not None:
+                    break
+                given_back = self._given_back(active)
+                continue
             try:
                 self._table.create_entity({"PartitionKey": active.partition, "RowKey": _numbered(active.row, number)})
             except ResourceExistsError:
@@ -169,14 +183,32 @@ class RateLimiter:
             if len(self._taken) >= _MAX_REMEMBERED:
                 self._taken.clear()
             self._taken[active.row] = number
-            return earlier + number
+            return Claim(active.partition, active.row, earlier + number, active.ends)
         raise errors.TooManyRequests(self.seconds_until(active.ends))
+
+    def give_back(self, claim: Claim) -> None:
+        """The reserved act turned out not to count (a redeemed code): its number is free
+        again for the rest of the window."""
+        self._table.create_entity({"PartitionKey": claim.partition, "RowKey": f"{claim.row}~{secrets.token_hex(8)}"})
+
+    def reserved_before(self, limit: Limit, key: str) -> int:
+        """Acts reserved and not given back in the window before the current one."""
+        number, ends = limit.window_of(self._clock.now() - limit.window)
+        return sum(self._net_taken(self._counter(limit, key, key_id, number, ends)) for key_id in self._keys.key_ids)
 
     def _highest_taken(self, counter: CounterKey) -> int:
         """The highest number taken in the window: numbered rows sort highest first, so
         it is the first row of a one-row page."""
         first = next(iter(self._rows(counter, "=", ">", ["RowKey"], 1)), None)
         return 0 if first is None else _NUMBERS - int(first["RowKey"].rpartition("=")[2])
+
+    def _given_back(self, counter: CounterKey) -> int:
+        # ids are hex, so every "~<id>" row sorts below "~g"
+        return sum(1 for _ in self._rows(counter, "~", "~g", ["RowKey"], 1000))
+
+    def _net_taken(self, counter: CounterKey) -> int:
+        highest = self._highest_taken(counter)
+        return highest - self._given_back(counter) if highest else 0
 
     # -- note: counted after the fact
 
@@ -193,13 +225,18 @@ class RateLimiter:
         return max(1, int((moment - self._clock.now()).total_seconds() + 0.999))
 
     def sweep(self, bucket: str) -> int:
-        """Cleanup: delete every counter of a bucket that has ended, partition by
-        partition, in batches of at most 100; returns how many went."""
+        """Cleanup: delete every counter of a bucket that has ended, in batches of at most
+        100 (one partition per batch); returns how many went. One range query reads the
+        bucket's shards ("<bucket>:0" to "<bucket>:f" sort together, before "<bucket>;")."""
+        rows = self._table.query_entities(
+            "PartitionKey gt @low and PartitionKey lt @high",
+            parameters={"low": f"{bucket}:", "high": f"{bucket};"},
+            select=["PartitionKey", "RowKey"],
+        )
         deleted = 0
-        for shard in SHARDS:
-            partition = f"{bucket}:{shard}"
-            rows = self._table.query_entities("PartitionKey eq @pk", parameters={"pk": partition}, select=["RowKey"])
-            for batch in batches(row["RowKey"] for row in rows):
+        # rows come sorted by partition, so each partition's batches go as they are read
+        for partition, partition_rows in groupby(rows, key=lambda row: row["PartitionKey"]):
+            for batch in batches(row["RowKey"] for row in partition_rows):
                 self._table.submit_transaction([("delete", {"PartitionKey": partition, "RowKey": rk}) for rk in batch])
                 deleted += len(batch)
         return deleted

@@ -13,7 +13,9 @@ import pytest
 
 from shared.accounts.users import User
 from shared.audit import guest_actor
+from shared.auth.keys import KeyedHash
 from shared.clock import ManualClock
+from shared.codes.models import HASH_PURPOSE, bound_to
 from shared.codes.service import CodeService
 from shared.codes.slots import ActiveCodeSlots
 from shared.codes.store import CodeStore
@@ -42,6 +44,11 @@ def add_user(svc: Services, *, status: str = "active", role: str = "user") -> st
     )
     assert svc.users.create(user)
     return user_id
+
+
+def hashed(svc: Services, resource_id: str, code: str) -> KeyedHash:
+    """What a code of a resource is stored under (the active key)."""
+    return svc.keys.hash(HASH_PURPOSE, bound_to(resource_id, code))
 
 
 def add_resource(svc: Services, owner_id: str, data: bytes = b"hello, guest", name: str = "hello.txt") -> Resource:

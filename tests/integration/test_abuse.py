@@ -334,7 +334,7 @@ def test_redemption_attempts_on_a_resource_stop_at_its_budget_whatever_the_sourc
             svc.codes.redeem(resource.resource_id, a_wrong_code(issued), source=a_source())
     with pytest.raises(errors.TooManyRequests):
         svc.codes.redeem(resource.resource_id, issued.code, source=a_source())
-    pressure = svc.abuse.redemption_pressure(resource.resource_id)
+    pressure = svc.codes.redemption_pressure(resource.resource_id)
     assert pressure["paused"] and pressure["failedAttempts"] >= 4 and pressure["pausedUntil"]
     # the owner's code is not burned
     assert svc.codes.list(resource.owner_id)[0]["state"] == "active"
@@ -346,7 +346,7 @@ def test_redeemed_codes_take_nothing_of_the_resources_budget(make_services):
     for _ in range(5):
         issued = svc.codes.issue(resource.owner_id, resource.resource_id)
         svc.codes.redeem(resource.resource_id, issued.code, source=a_source())
-    assert svc.abuse.redemption_pressure(resource.resource_id) == {
+    assert svc.codes.redemption_pressure(resource.resource_id) == {
         "failedAttempts": 0,
         "paused": False,
         "pausedUntil": None,

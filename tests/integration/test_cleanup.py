@@ -15,12 +15,13 @@ from azure.core.exceptions import ResourceNotFoundError
 from bench import cleanup_states
 from bench.cleanup_states import expire_events, seed, services_with_log
 from shared.clock import ManualClock
-from shared.codes.models import HASH_PURPOSE, CodeState
+from shared.codes.models import CodeState
+from shared.codes.store import code_row
 from shared.housekeeping.cleanup import JOB
 from shared.housekeeping.expiry import ExpiryIndex, bucket_of
 from shared.services import Services
 
-from .codes_support import add_resource, add_user, codes_service, fresh_cursor  # noqa: F401 - a fixture
+from .codes_support import add_resource, add_user, codes_service, fresh_cursor, hashed  # noqa: F401 - a fixture
 
 # Every test's codes expire within the hour before its cleanup: a first run looks back one
 # hour (12 buckets) instead of the default day, a walk that alone costs seconds per run.
@@ -119,17 +120,19 @@ def test_issued_codes_are_cleaned_up_reading_only_the_rows_that_changed_since_is
 
     assert run.status == "ok", run.errors
     # read: the redeemed and revoked rows, and the row `taken`'s index row names but `taker` holds
-    hashes = {svc.keys.hash(HASH_PURPOSE, code.code).digest for code in (redeemed, revoked, taken)}
-    reads = [partition for method, target, partition, _ in log.seen if (method, target) == ("GET", "codes")]
-    assert sorted(reads) == sorted(f"code:{digest}" for digest in hashes)
+    rows = {code_row(hashed(svc, resource.resource_id, code.code)) for code in (redeemed, revoked, taken)}
+    reads = [row for method, target, _, row in log.seen if (method, target) == ("GET", "codes")]
+    assert sorted(reads) == sorted(rows)
     # once each: `unused` by cleanup, `taken` by the take-over (other tests' dead rows may
     # have been taken over under these values too: their events are not counted here)
     ours = {code.code_id for code in (unused, redeemed, revoked, taken, taker)}
     events = expire_events(svc, start, start + timedelta(hours=2))
     assert {code_id: n for code_id, n in events.items() if code_id in ours} == {unused.code_id: 1, taken.code_id: 1}
-    stored = [store.read(svc.keys.hash(HASH_PURPOSE, code.code)) for code in (unused, redeemed, revoked)]
+    stored = [
+        store.read(resource.resource_id, hashed(svc, resource.resource_id, c.code)) for c in (unused, redeemed, revoked)
+    ]
     assert stored == [None, None, None]
-    assert store.read(svc.keys.hash(HASH_PURPOSE, taker.code)).code.code_id == taker.code_id
+    assert store.read(resource.resource_id, hashed(svc, resource.resource_id, taker.code)).code.code_id == taker.code_id
     assert [row.code_id for row in store.owner_rows(owner)] == [taker.code_id]
 
 
@@ -142,5 +145,5 @@ def test_an_issuance_whose_index_row_cannot_be_written_leaves_no_rows_behind(set
     with pytest.raises(ResourceNotFoundError) as failed:
         codes.issue(owner, resource.resource_id)
     assert failed.value.error_code == "TableNotFound"
-    assert store.read(svc.keys.hash(HASH_PURPOSE, "100005")) is None
+    assert store.read(resource.resource_id, hashed(svc, resource.resource_id, "100005")) is None
     assert store.owner_rows(owner) == []

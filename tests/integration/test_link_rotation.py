@@ -88,7 +88,7 @@ def test_the_new_id_works_with_a_newly_issued_code_and_downloads_the_same_bytes(
 
     new_id = svc.codes.rotate_link(owner, resource.resource_id).resource_id
 
-    assert rejection(svc, new_id, old_code.code) is RejectReason.WRONG_RESOURCE  # the old id's code stays dead
+    assert rejection(svc, new_id, old_code.code) is RejectReason.UNKNOWN  # the old id's code stays dead
     fresh = svc.codes.issue(owner, new_id)
     assert fresh.redeem_url == f"/r/{new_id}"
     response = download(svc, new_id, fresh.code)
@@ -190,7 +190,7 @@ def test_the_owners_listing_shows_the_guessing_each_guest_link_is_under(svc):
     for _ in range(3):
         rejection(svc, attacked, wrong)
 
-    listed = {item["resourceId"]: item for item in svc.resources.list_with_pressure(owner, svc.abuse, svc.pool)}
+    listed = {item["resourceId"]: item for item in svc.resources.list_with_pressure(owner, svc.codes, svc.pool)}
 
     assert listed[attacked]["redemption"] == {"failedAttempts": 3, "paused": False, "pausedUntil": None}
     assert listed[quiet]["redemption"] == {"failedAttempts": 0, "paused": False, "pausedUntil": None}
@@ -205,7 +205,7 @@ def test_a_resource_whose_redemption_budget_is_spent_shows_as_paused_until_the_w
         with pytest.raises(CodeRejected):
             svc.codes.redeem(attacked, "000000", source=address)
 
-    [listed] = svc.resources.list_with_pressure(owner, svc.abuse, svc.pool)
+    [listed] = svc.resources.list_with_pressure(owner, svc.codes, svc.pool)
 
     pressure = listed["redemption"]
     assert (pressure["failedAttempts"], pressure["paused"]) == (3, True)

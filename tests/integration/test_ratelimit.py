@@ -86,7 +86,7 @@ def test_counts_survive_a_key_rotation(svc, make_services):
     after.hold(limit, key)
     with pytest.raises(errors.TooManyRequests):
         after.hold(limit, key)
-    assert after.reserve(Limit("test-rotation-reserve", limit=2, window=timedelta(minutes=5)), key) == 2
+    assert after.reserve(Limit("test-rotation-reserve", limit=2, window=timedelta(minutes=5)), key).number == 2
     with pytest.raises(errors.TooManyRequests):
         after.reserve(Limit("test-rotation-reserve", limit=2, window=timedelta(minutes=5)), key)
 
@@ -99,7 +99,7 @@ def test_strict_reservations_from_racing_instances_never_pass_the_limit(svc):
 
     def reserve(n: int) -> int | None:
         try:
-            return instances[n % len(instances)].reserve(limit, key)
+            return instances[n % len(instances)].reserve(limit, key).number
         except errors.TooManyRequests:
             return None
 
@@ -112,26 +112,43 @@ def test_a_new_instance_continues_the_count_of_the_others(svc):
     limit = Limit("test-reserve-new", limit=5, window=timedelta(minutes=5))
     key = unique_key()
     first = RateLimiter(svc.storage.table("ratelimits"), svc.keys, svc.clock)
-    assert [first.reserve(limit, key) for _ in range(4)] == [1, 2, 3, 4]
+    assert [first.reserve(limit, key).number for _ in range(4)] == [1, 2, 3, 4]
     later = RateLimiter(svc.storage.table("ratelimits"), svc.keys, svc.clock)
-    assert later.reserve(limit, key) == 5
+    assert later.reserve(limit, key).number == 5
     with pytest.raises(errors.TooManyRequests):
         first.reserve(limit, key)
+
+
+def test_a_reservation_given_back_frees_its_place_for_the_rest_of_the_window(limiter, clock):
+    limit = Limit("test-give-back", limit=2, window=timedelta(minutes=5))
+    key = unique_key()
+    first = limiter.reserve(limit, key)
+    limiter.reserve(limit, key)
+    with pytest.raises(errors.TooManyRequests):
+        limiter.reserve(limit, key)
+    limiter.give_back(first)
+    assert limiter.reserve(limit, key).number == 3  # numbers go on; the one given back is subtracted
+    with pytest.raises(errors.TooManyRequests):
+        limiter.reserve(limit, key)
+    clock.advance(minutes=5)
+    assert limiter.reserved_before(limit, key) == 2
 
 
 def test_sweeping_an_ended_bucket_deletes_its_counters_and_no_live_one(limiter, svc, clock):
     clock.advance(days=401)  # a day no other test counts in: the sweep deletes only this test's counters
     ended = Limit("test-sweep-old", limit=5, window=timedelta(minutes=5))
     key = unique_key()
-    limiter.hold(ended, key)
+    keys = [unique_key() for _ in range(40)]  # counters in most of the bucket's 16 partitions
+    for other in keys:
+        limiter.hold(ended, other)
     _, ends = ended.window_of(clock.now())
     clock.advance(minutes=10)
     live = Limit("test-sweep-live", limit=5, window=timedelta(minutes=5))
     limiter.hold(live, key)
-    assert limiter.sweep(bucket_of(ends)) >= 1
+    assert limiter.sweep(bucket_of(ends)) >= 40
     assert limiter.tally(live, key)[0] == 1
     clock.advance(minutes=-10)
-    assert limiter.tally(ended, key)[0] == 0
+    assert all(limiter.tally(ended, other)[0] == 0 for other in keys)
 
 
 def test_counters_store_no_raw_key(limiter, svc, clock):
