@@ -18,9 +18,11 @@ from bench.harness import Stack, environment_facts
 from bench.targets import targets_for
 
 FULL = {
-    "latency": {1: 300, 50: 2000, 200: 4000},
+    "latency": {1: 300, 16: 2000, 200: 4000},
     "login": 30,
     "users": 10_000,
+    "aio_floor": 2000,  # redemptions and issuances per level, each way
+    "uniqueness": {"active": 1_000_000, "issue": 500, "redeem": 100},
     "races": 200,  # codes, each raced by 50 guests: 10,000 redemptions
     "cleanup": 100_000,
     "cleanup_states": 10_000,  # expired codes in every state, and as many live ones
@@ -29,9 +31,11 @@ FULL = {
     "import_runs": 7,
 }
 SMALL = {
-    "latency": {1: 15, 50: 60, 200: 200},
+    "latency": {1: 15, 16: 60, 200: 200},
     "login": 3,
     "users": 200,
+    "aio_floor": 50,
+    "uniqueness": {"active": 2000, "issue": 50, "redeem": 20},
     "races": 5,
     "cleanup": 500,
     "cleanup_states": 100,
@@ -39,7 +43,10 @@ SMALL = {
     "mail": 2,
     "import_runs": 2,
 }
-SCENARIOS = ("coldstart", "latency", "login", "users", "races", "cleanup", "cleanup_states", "faults", "mail")
+SCENARIOS = (
+    "coldstart", "latency", "aio_floor", "uniqueness", "login", "users", "races", "cleanup", "cleanup_states",
+    "faults", "mail",
+)  # fmt: skip
 
 
 def _scenario(name: str) -> Callable[[dict], dict]:
@@ -55,7 +62,20 @@ def _scenario(name: str) -> Callable[[dict], dict]:
         from bench import latency
 
         with Stack.start() as stack:
-            return latency.run(stack, stack.host(), sizes["latency"])
+            host = stack.host(PYTHON_THREADPOOL_THREAD_COUNT=str(latency.WORKER_THREADS))
+            return latency.run(stack, host, sizes["latency"])
+
+    def aio_floor(sizes: dict) -> dict:
+        from bench import aio_floor
+
+        with Stack.start() as stack:
+            return aio_floor.run(stack, sizes["aio_floor"])
+
+    def uniqueness(sizes: dict) -> dict:
+        from bench import code_uniqueness
+
+        with Stack.start() as stack:
+            return code_uniqueness.run(stack, **sizes["uniqueness"])
 
     def login(sizes: dict) -> dict:
         from bench import login

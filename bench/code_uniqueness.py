@@ -1,98 +1,140 @@
-"""Uniqueness of codes at scale: `python -m bench.code_uniqueness [--active 100000] [--issue 2000]`.
+"""Codes at scale: no ceiling on active codes, and redemption unchanged by table size.
 
-Fills a fresh Azurite with `--active` live codes (written in bulk, in the store's own
-layout), then issues `--issue` more through the real service path and reports the
-collision retry rate (retries per issued code) beside the expected p / (1 - p), where
-p is the share of the 1,000,000 codes already taken. Checks that every live code is
-distinct: the values drawn, and the rows in the table (one per hash)."""
+Codes are unique per resource (shared/codes/store.py), so the 6-digit space caps no
+total. This fills the `codes` table with `active` live codes in the store's own layout,
+written in batch transactions: two on each resource the service then issues on (one
+short of the default cap of three active codes), the rest 100 to a resource id (more than
+issuing allows, but they only fill the table, and a transaction of 100 rows is what makes
+a million affordable). Then it issues `issue` more through the service, one on each of
+those resources, and counts collision retries: an issue collides only with its
+resource's two codes, p = 2 / 10^6, so 0 are expected (with one global space, at
+1,000,000 active codes every draw would collide and issuing would stop).
+
+Redemption latency (in process, one at a time, every code through the service) is taken
+on the empty table first, then again beside the filled one: the ratio should be about 1.
+Beside it, the two reads a redemption could make are timed alone on both tables: a point
+read, and a query of one partition for two named rows (what redemption makes). Azurite
+answers every query by scanning the whole table, so that query slows with the table there;
+Azure serves it from the one partition.
+`python -m bench --only uniqueness` runs it in `make bench`."""
 
 from __future__ import annotations
 
-import argparse
-import base64
-import random
 import secrets
 import time
-from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 
-from devhost.azurite import Azurite
-from shared.codes.models import CODE_SPACE, HASH_PURPOSE, AccessCode, CodeState, new_code_id
+from azure.core.exceptions import ResourceNotFoundError
+
+from bench.harness import call_load
+from bench.seed import Seeder
+from bench.stats import median
+from shared.codes.models import HASH_PURPOSE, AccessCode, CodeState, bound_to, new_code, new_code_id
 from shared.codes.store import code_entity
-from shared.config import Settings
-from shared.services import Services
+from shared.resources.store import new_resource_id
+
+CODES_PER_RESOURCE = 2
+FILLER_PER_RESOURCE = 100  # a transaction's most
+SEED_CONCURRENCY = 8
 
 
-def services(connection_string: str) -> Services:
-    settings = Settings(
-        _env_file=None,
-        storage_connection_string=connection_string,
-        hmac_keys="b1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
-        hmac_active_key_id="b1",
-        instance_id="bench-uniqueness",
-    )
-    svc = Services(settings)
-    svc.storage.ensure_created()
-    return svc
-
-
-def seed_active(svc: Services, owner: str, resource_id: str, count: int, workers: int) -> set[str]:
-    """`count` distinct live codes; only the code rows matter for uniqueness."""
-    values = {f"{n:06d}" for n in random.sample(range(CODE_SPACE), count)}
+def seed_active(svc, owner: str, count: int, among: list[str]) -> None:
+    """`count` live codes in all: CODES_PER_RESOURCE on each resource `among`, the rest
+    FILLER_PER_RESOURCE to an id of no resource row (one transaction each)."""
     now = datetime.now(UTC)
     table = svc.storage.table("codes")
+    filler = max(0, count - CODES_PER_RESOURCE * len(among))
+    jobs = [(resource_id, CODES_PER_RESOURCE) for resource_id in among]
+    jobs += [(new_resource_id(), min(FILLER_PER_RESOURCE, filler - n)) for n in range(0, filler, FILLER_PER_RESOURCE)]
 
-    def insert(value: str) -> None:
-        hashed = svc.keys.hash(HASH_PURPOSE, value)
-        code = AccessCode(
-            new_code_id(), hashed.digest, hashed.key_id, owner, resource_id,
-            now, now + timedelta(hours=1), CodeState.ACTIVE,
-        )  # fmt: skip
-        table.upsert_entity(code_entity(code))
+    def write(job: tuple[str, int]) -> None:
+        resource_id, how_many = job
+        values: set[str] = set()
+        while len(values) < how_many:
+            values.add(new_code())
+        rows = []
+        for value in values:
+            hashed = svc.keys.hash(HASH_PURPOSE, bound_to(resource_id, value))
+            code = AccessCode(
+                new_code_id(), hashed.digest, hashed.key_id, owner, resource_id,
+                now, now + timedelta(hours=1), CodeState.ACTIVE,
+            )  # fmt: skip
+            rows.append(("upsert", code_entity(code)))
+        table.submit_transaction(rows)
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(insert, values))
-    return values
+    seeded = call_load(write, jobs, SEED_CONCURRENCY)
+    if seeded.errors:
+        raise RuntimeError(f"seeding: {seeded.statuses()}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--active", type=int, default=100_000, help="live codes before issuing")
-    parser.add_argument("--issue", type=int, default=2_000, help="codes issued through the service")
-    parser.add_argument("--workers", type=int, default=16)
-    args = parser.parse_args()
+def redeem_p50_ms(svc, owner: str, resource_ids: list[str]) -> float:
+    """Issue a code on each resource, then redeem each, one at a time: the median redemption."""
+    issued = [svc.codes.issue(owner, resource_id) for resource_id in resource_ids]
+    timings = []
+    for code in issued:
+        started = time.perf_counter()
+        source = f"198.18.{secrets.randbelow(256)}.{secrets.randbelow(256)}"
+        svc.codes.redeem(code.resource_id, code.code, source=source)
+        timings.append((time.perf_counter() - started) * 1000)
+    return median(timings)
 
-    with Azurite.on_free_ports() as azurite:
-        svc = services(azurite.connection_string)
-        from bench.seed import Seeder
 
-        seeded = Seeder(svc).user(with_session=False)
-        began = time.perf_counter()
-        values = seed_active(svc, seeded.user_id, seeded.resource_id, args.active, args.workers)
-        seeding = time.perf_counter() - began
+def read_ms(table, n: int = 100) -> dict[str, float]:
+    """Medians of a point read and of a two-row partition query (of an empty partition)."""
+    partition = f"resource:{new_resource_id()}"
 
-        began = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=args.workers) as pool:
-            issued = list(pool.map(lambda _: svc.codes.issue(seeded.user_id, seeded.resource_id), range(args.issue)))
-        issuing = time.perf_counter() - began
+    def point_read() -> None:
+        with suppress(ResourceNotFoundError):
+            table.get_entity(partition, "attempts")
 
-        retries = sum(code.attempts - 1 for code in issued)
-        new_values = [code.code for code in issued]
-        distinct = len(set(new_values)) == len(new_values) and not set(new_values) & values
-        rows = sum(
-            row["PartitionKey"].startswith("code:")
-            for row in svc.storage.table("codes").list_entities(select=["PartitionKey"])
+    def partition_query() -> None:
+        list(
+            table.query_entities(
+                "PartitionKey eq @pk and ( RowKey eq @a or RowKey eq @b )",
+                parameters={"pk": partition, "a": "attempts", "b": "code:none"},
+            )
         )
-        taken = (args.active + args.issue / 2) / CODE_SPACE  # the mean occupancy while issuing
-        print(f"active codes before issuing: {args.active:,} (seeded in {seeding:.0f}s)")
-        print(f"codes issued: {args.issue:,} in {issuing:.1f}s ({args.issue / issuing:.0f}/s)")
-        print(f"collision retries: {retries:,}; retry rate {retries / args.issue:.4f} per issued code")
-        print(f"expected p/(1-p) at {taken:.1%} occupancy: {taken / (1 - taken):.4f}")
-        print(f"every live code distinct: {distinct}; code rows in the table: {rows:,}")
-        print(f"most attempts for one code: {max(code.attempts for code in issued)}")
-        if not distinct:
-            raise SystemExit(1)
+
+    def timed(call) -> float:
+        samples = []
+        for _ in range(n):
+            started = time.perf_counter()
+            call()
+            samples.append((time.perf_counter() - started) * 1000)
+        return round(median(samples), 2)
+
+    return {"point_read": timed(point_read), "partition_query": timed(partition_query)}
 
 
-if __name__ == "__main__":
-    main()
+def run(stack, *, active: int, issue: int, redeem: int) -> dict:
+    svc = stack.services()
+    seeder = Seeder(svc)
+    owner = seeder.user(with_session=False, with_resource=False)
+    real = [resource_id for _, resource_id in seeder.resources([owner], 2 * redeem + issue)]
+    redeem_empty_ms = redeem_p50_ms(svc, owner.user_id, real[:redeem])
+    reads_empty = read_ms(svc.storage.table("codes"))
+
+    began = time.perf_counter()
+    seed_active(svc, owner.user_id, active, real[redeem:])
+    seed_s = time.perf_counter() - began
+    began = time.perf_counter()
+    issued = call_load(lambda resource_id: svc.codes.issue(owner.user_id, resource_id), real[redeem:][:issue], 16)
+    issue_s = time.perf_counter() - began
+    attempts = [call.data.attempts for call in issued.calls if call.ok]
+    redeem_full_ms = redeem_p50_ms(svc, owner.user_id, real[redeem + issue :])
+    reads_full = read_ms(svc.storage.table("codes"))
+    return {
+        "active": active,
+        "seed_s": round(seed_s, 1),
+        "issued": len(attempts),
+        "issue_errors": issued.errors,
+        "issue_per_s": round(len(attempts) / issue_s, 1),
+        "collision_retries": sum(a - 1 for a in attempts),
+        "collisions_expected": round(issue * CODES_PER_RESOURCE / 1_000_000, 4),
+        "redeem_p50_ms_empty": round(redeem_empty_ms, 2),
+        "redeem_p50_ms_full": round(redeem_full_ms, 2),
+        "redeem_ratio": round(redeem_full_ms / redeem_empty_ms, 3),
+        "reads_ms_empty": reads_empty,
+        "reads_ms_full": reads_full,
+    }

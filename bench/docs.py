@@ -87,7 +87,7 @@ def render(results: dict, plots: list[Path], source: Path) -> str:
         "## How to reproduce",
         "",
         "```sh",
-        "make bench                  # full run: ~20-30 min; exit status 1 if a target fails",
+        "make bench                  # full run: ~40 min; exit status 1 if a target fails",
         "make bench-small            # every scenario at small N (seconds per scenario)",
         "make bench BENCH_ARGS='--only latency,login'",
         "python -m bench.docs        # this page and its plots from the newest results file",
@@ -109,7 +109,74 @@ def render(results: dict, plots: list[Path], source: Path) -> str:
             "|---|---|---|---|---|---|---|",
         ]
         lines += [_row(s["latency"], op, level) for op in ("redeem", "issue") for level in s["latency"]["floor"][op]]
+        host_only = s["latency"].get("host_only_c1")
+        if host_only:
+            lines += [
+                "",
+                f"The local host answers a path no function serves in {host_only['p50_ms']:.1f} ms (p50, c1): its",
+                "own HTTP work (uvicorn, routing), which in Azure the Functions host does outside the",
+                "Python worker. It is part of every service figure above and of none of the floor's.",
+            ]
         lines += [""] + [f"![{p.stem}]({p.name})" for p in plots] + [""]
+    if "aio_floor" in s and "error" not in s["aio_floor"]:
+        a = s["aio_floor"]
+        lines += [
+            "## Async handlers? The floor on the aio SDK against the sync one",
+            "",
+            "The same three storage calls per operation, on the aio clients (tasks on one event loop,",
+            "aiohttp) and on the sync clients (threads), at the same concurrency. An async handler",
+            "could cost no less than its aio floor.",
+            "",
+            "| op | concurrency | aio /s | sync /s | aio / sync | aio p50 (ms) | sync p50 (ms) |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for level, ops in a["aio"].items():
+            for op, aio in ops.items():
+                sync = a["sync"][level][op]
+                lines.append(
+                    f"| {op} | {level.removeprefix('c')} | {aio['throughput_per_s']:.0f} | "
+                    f"{sync['throughput_per_s']:.0f} | {a['aio_vs_sync_throughput'][level][op]:.2f} | "
+                    f"{aio['p50_ms']:.1f} | {sync['p50_ms']:.1f} |"
+                )
+        lines.append("")
+    if "uniqueness" in s and "error" not in s["uniqueness"]:
+        q = s["uniqueness"]
+        lines += [
+            "## No ceiling on active codes",
+            "",
+            f"{q['active']:,} active codes seeded in {q['seed_s']} s; "
+            f"{q['issued']:,} more issued through the service at {q['issue_per_s']}/s with "
+            f"{q['collision_retries']} collision retries ({q['collisions_expected']} expected) and "
+            f"{q['issue_errors']} failures. Redemption p50, one at a time in process: "
+            f"{q['redeem_p50_ms_empty']} ms on the empty table, {q['redeem_p50_ms_full']} ms beside the "
+            f"full one (ratio {q['redeem_ratio']}). Alone, on the empty and the full table: a point read "
+            f"{q['reads_ms_empty']['point_read']} and {q['reads_ms_full']['point_read']} ms, the two-row "
+            f"partition query a redemption makes {q['reads_ms_empty']['partition_query']} and "
+            f"{q['reads_ms_full']['partition_query']} ms: Azurite answers a query by scanning the whole table; "
+            "Azure serves it from the partition.",
+            "",
+        ]
+    if "races" in s and "error" not in s["races"]:
+        r = s["races"]
+        lines += [
+            "## Races",
+            "",
+            f"{r['codes']} codes, each redeemed by {r['racers']} guests at once: {r['redemptions']} redemptions "
+            f"in {r['wall_s']} s; codes redeemed twice {r['codes_won_more_than_once']}, by nobody "
+            f"{r['codes_won_by_none']}; refusals {r['refusals']}.",
+            "",
+        ]
+    if "cleanup_states" in s and "error" not in s["cleanup_states"]:
+        c = s["cleanup_states"]
+        lines += [
+            "## Cleanup among codes in every state",
+            "",
+            f"{c['expired']:,} expired codes (redeemed, revoked, unused) and {c['live']:,} live ones of one "
+            f"issuer: cleanup {c['cleanup_s']} s, {c['requests']:,} requests ({c['requests_by_kind']}), "
+            f"none naming live data ({c['requests_outside_expired']}); code rows read {c['code_reads']} "
+            f"({c['code_reads_expected']} changed since issuing); {c['buckets_queried']} buckets queried.",
+            "",
+        ]
     if "users" in s and "error" not in s["users"]:
         u = s["users"]
         lines += [
@@ -174,6 +241,17 @@ def render(results: dict, plots: list[Path], source: Path) -> str:
             f"{c['runs']}, beyond the interpreter's own start). Heaviest packages: "
             f"{c['heaviest_function_app']}. Host ready in {c['host_ready_s']} s; first requests: "
             f"{c['first_requests']}.",
+            "",
+        ]
+    profiles = sorted((DOCS / "profiles").glob("*.txt"))
+    if profiles:
+        lines += [
+            "## Where the time goes",
+            "",
+            "Targets that fail are explained, with what would close them, in",
+            "[profiles/README.md](profiles/README.md), from the call trees of `python -m bench.profile`: "
+            + ", ".join(f"[{p.stem}](profiles/{p.name})" for p in profiles)
+            + ".",
             "",
         ]
     lines += ["## Durations", "", f"Seconds per scenario: {results['durations_s']}.", ""]

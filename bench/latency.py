@@ -1,5 +1,11 @@
-"""Issue and redeem through the host at concurrency 1, 50 and 200, each level right after
-the storage floor at the same concurrency on the same Azurite.
+"""Issue and redeem through the host at concurrency 1, at the worker's thread count and at
+200 (an overload: requests wait for a thread), each level right after the storage floor at
+the same concurrency on the same Azurite.
+
+The host runs sync functions on WORKER_THREADS threads, as the Python worker does with
+PYTHON_THREADPOOL_THREAD_COUNT, which infra sets to the per-instance concurrency (16, the
+`httpPerInstanceConcurrency` of every profile in infra/main.bicep); at that concurrency the
+floor also runs on as many threads, so both have the same parallelism.
 
 Codes are spread over many resources (at most three per resource, the default cap on
 active codes), and redeemed in random order, as real guests would."""
@@ -12,9 +18,10 @@ import secrets
 from bench.floor import Floor
 from bench.harness import http_load
 from bench.seed import Seeder
-from bench.stats import Run
+from bench.stats import Run, median
 
-LEVELS = (1, 50, 200)
+WORKER_THREADS = 16
+LEVELS = (1, WORKER_THREADS, 200)
 CODES_PER_RESOURCE = 3
 
 
@@ -42,6 +49,12 @@ def redeem_job(resource_id: str, code: str):
     return job
 
 
+async def unrouted(client):
+    """A path no function serves: the host answers 404 itself, so its time is the local
+    host's own HTTP work (uvicorn, routing), which the Functions host does outside Python."""
+    return await client.get("/api/no-such-function")
+
+
 def samples(run: Run) -> list[float]:
     return [round(ms, 3) for ms in run.latencies_ms()]
 
@@ -59,6 +72,11 @@ def run(stack, host, sizes: dict[int, int]) -> dict:
     http_load(host.url, [redeem_job(c.data["resourceId"], c.data["code"]) for c in warmed.calls if c.ok], 5)
 
     figures: dict = {"sizes": sizes, "floor": {}, "service": {}, "samples": {}}
+    host_only = http_load(host.url, [unrouted] * sizes[1], 1)
+    figures["host_only_c1"] = {
+        "p50_ms": round(median(host_only.latencies_ms(ok_only=False)), 3),
+        "statuses": host_only.statuses(),
+    }
     next_resource = 0
     for level in LEVELS:
         n = sizes[level]

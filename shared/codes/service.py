@@ -66,7 +66,7 @@ REVOKE_TRIES = 5
 # after a short random pause that spreads the racers out); past them the guest is asked
 # to try again (429), having learnt nothing.
 REDEEM_TRIES = 50
-LOST_RACE_PAUSE_MS = 50
+LOST_RACE_PAUSE_MS = 10
 # How long a claimed slot waits for its code to be stored before another issue may take it.
 ISSUING_GRACE = timedelta(seconds=30)
 
@@ -316,7 +316,7 @@ class CodeService:
             if first_view is not None:
                 view, first_view = first_view.result(), None
             else:
-                time.sleep(secrets.randbelow(min(LOST_RACE_PAUSE_MS, 2 * tried) + 1) / 1000)
+                time.sleep(secrets.randbelow(min(LOST_RACE_PAUSE_MS, tried) + 1) / 1000)
                 view = self._store.redemption_view(resource_id, candidates)
             self._abuse.check_resource_attempts(view.attempts, source)
             stored, reason = self._judge(view, has_candidates=bool(candidates))

@@ -241,27 +241,38 @@ class CodeStore:
     def settle_attempt(
         self, resource_id: str, view: RedemptionView, counted: dict, redeem: StoredCode | None = None, **changes
     ) -> StoredCode | bool:
-        """One transaction of the partition: the attempts row gets `counted` on the ETag
-        it was read with (inserted if there was none), and, when `redeem` is given, that
-        code row gets `changes` on its ETag. False when another try wrote either first
-        (read again and judge again); else the redeemed code as it is now, or True."""
+        """The attempts row gets `counted` on the ETag it was read with (inserted if there
+        was none), and, when `redeem` is given, that code row gets `changes` on its ETag,
+        both in one transaction. False when another try wrote either first (read again
+        and judge again); else the redeemed code as it is now, or True. A failed try
+        writes only the attempts row: one plain write, which costs the SDK a quarter of a
+        transaction's work."""
         partition = code_partition(resource_id)
         attempts = {"PartitionKey": partition, "RowKey": ATTEMPTS_ROW, **counted}
-        operations: list = [
-            ("create", attempts)
-            if view.attempts is None
-            else ("update", attempts, {"mode": UpdateMode.REPLACE, **_unchanged_since(view.attempts.metadata["etag"])})
-        ]
-        if redeem is not None:
-            code = {"PartitionKey": partition, "RowKey": code_row(redeem.code.keyed_hash), **changes}
-            operations.append(("update", code, {"mode": UpdateMode.MERGE, **_unchanged_since(redeem.etag)}))
+        read = view.attempts.metadata["etag"] if view.attempts is not None else None
         try:
-            results = self._table.submit_transaction(operations)
+            if redeem is None:
+                if read is None:
+                    self._table.create_entity(attempts)
+                else:
+                    self._table.update_entity(attempts, mode=UpdateMode.REPLACE, **_unchanged_since(read))
+                return True
+            code = {"PartitionKey": partition, "RowKey": code_row(redeem.code.keyed_hash), **changes}
+            results = self._table.submit_transaction(
+                [
+                    ("create", attempts)
+                    if read is None
+                    else ("update", attempts, {"mode": UpdateMode.REPLACE, **_unchanged_since(read)}),
+                    ("update", code, {"mode": UpdateMode.MERGE, **_unchanged_since(redeem.etag)}),
+                ]
+            )
+        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+            return False
         except TableTransactionError as error:
             if error.status_code in (404, 409, 412):
                 return False
             raise
-        return replace(redeem, etag=results[1]["etag"]) if redeem is not None else True
+        return replace(redeem, etag=results[1]["etag"])
 
     def transition(self, stored: StoredCode, **changes) -> StoredCode | None:
         """Merge `changes` into the row only if it is unchanged since it was read; the
