@@ -10,19 +10,19 @@ import sys
 
 import pytest
 
-from bench import cleanup, coldstart, faults, latency, login, mail, users
+from bench import aio_floor, cleanup, code_uniqueness, coldstart, faults, latency, login, mail, users
 from bench.__main__ import SMALL
 from bench.harness import Stack
 from bench.targets import targets_for
 from devhost.azurite import ROOT
 
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(600)]
-SIZES = {1: 5, 50: 50, 200: 200}  # requests per concurrency level
+SIZES = {1: 5, latency.WORKER_THREADS: 50, 200: 200}  # requests per concurrency level
 
 
 def test_issue_and_redeem_are_measured_against_the_storage_floor_at_every_concurrency():
     with Stack.start() as stack:
-        figures = latency.run(stack, stack.host(), SIZES)
+        figures = latency.run(stack, stack.host(PYTHON_THREADPOOL_THREAD_COUNT=str(latency.WORKER_THREADS)), SIZES)
     for level in latency.LEVELS:
         issued, redeemed = (figures["service"][op][f"c{level}"] for op in ("issue", "redeem"))
         # every code issued, and every guest's redemption of it let in, at every concurrency
@@ -32,6 +32,25 @@ def test_issue_and_redeem_are_measured_against_the_storage_floor_at_every_concur
             floor = figures["floor"][op][f"c{level}"]
             assert (floor["n"], floor["errors"]) == (SIZES[level], 0)
     assert {t.name for t in targets_for({"latency": figures})} >= {"redeem p50 at c1 / floor"}
+
+
+def test_the_floor_is_measured_on_the_aio_sdk_beside_the_sync_one():
+    with Stack.start() as stack:
+        figures = aio_floor.run(stack, SMALL["aio_floor"])
+    for level in aio_floor.LEVELS:
+        for kind in ("aio", "sync"):
+            for op in ("redeem", "issue"):
+                measured = figures[kind][f"c{level}"][op]
+                assert (measured["n"], measured["errors"]) == (SMALL["aio_floor"], 0), (kind, level, op)
+
+
+def test_codes_issued_beside_many_active_codes_all_succeed_and_redeem():
+    with Stack.start() as stack:
+        figures = code_uniqueness.run(stack, **SMALL["uniqueness"])
+    assert figures["issue_errors"] == 0
+    assert figures["issued"] == SMALL["uniqueness"]["issue"]
+    assert figures["collision_retries"] <= 1  # p = 2 / 10^6 per issue: 0 expected
+    assert figures["redeem_p50_ms_full"] > 0  # every redemption went through (each one raises otherwise)
 
 
 def test_every_code_of_many_users_is_redeemed_exactly_once_even_when_raced():
