@@ -6,6 +6,7 @@ Exit status 0 when every target passes (1 otherwise), so `make bench` fails visi
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import traceback
@@ -134,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=report.RESULTS, help="where the JSON goes (default bench/results)")
     parser.add_argument("--users", type=int, help="users in the many-users scenario (default 10,000; small 200)")
     parser.add_argument("--cleanup", type=int, help="expired (and as many live) codes for cleanup (default 100,000)")
+    parser.add_argument(
+        "--size", action="append", default=[], metavar="NAME=JSON",
+        help="override a scenario's size (JSON), e.g. --size races=100",
+    )  # fmt: skip
     parser.add_argument("--docs", action="store_true", help="then write docs/BENCHMARKS.md and its plots from this run")
     args = parser.parse_args(argv)
     chosen = [name.strip() for name in args.only.split(",") if name.strip()] or list(SCENARIOS)
@@ -144,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("users", "cleanup"):
         if getattr(args, name):
             sizes[name] = getattr(args, name)
+    for override in args.size:
+        name, _, value = override.partition("=")
+        if name not in sizes:
+            parser.error(f"unknown size: {name}")
+        sizes[name] = json.loads(value)
 
     results: dict = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -141,14 +141,14 @@ class RequestLog:
 
 def touches(url: str, body: str, live_partitions: set[str], live_rows: set[str]) -> bool:
     text = unquote(url) + " " + unquote(body)
-    if any(m in live_partitions for m in (unquote(k) for k in KEY.findall(text))):
-        # the owner partitions hold both kinds: only a named live row counts there
-        named_rows = {unquote(r) for r in ROW.findall(text)}
-        partitions = {unquote(k) for k in KEY.findall(text)}
-        if partitions & {p for p in live_partitions if not p.startswith("owner:")}:
-            return True
-        return bool(named_rows & live_rows)
-    return False
+    partitions = {unquote(k) for k in KEY.findall(text)}
+    named = partitions & live_partitions
+    if not named:
+        return False
+    # the owner partitions hold both kinds: only a named live row counts there
+    if any(not partition.startswith("owner:") for partition in named):
+        return True
+    return bool({unquote(r) for r in ROW.findall(text)} & live_rows)
 
 
 def run(stack, n: int) -> dict:

@@ -229,14 +229,14 @@ class Settings(BaseSettings):
     limit_redeem_failures_per_ip_tightened: int = Field(default=3, ge=1, le=10_000)
     """Failed redemptions per source in the same window while the global budget is spent,
     for sources that failed in the window before."""
-    # A redeemed code gives its slots back. The brute-force figures (shared/limits/odds.py)
-    # hold at the longest code lifetime.
+    # A redeemed code counts nowhere. The brute-force figures (shared/limits/odds.py) hold
+    # at the longest code lifetime.
     limit_redeem_attempts_per_resource_and_ip: RateSpec = "5/30m"
-    """Redemption attempts on one resource from one source, counted before the code is
-    looked at."""
+    """Failed redemptions on one resource from one source; once spent, no code is looked
+    at."""
     limit_redeem_attempts_per_resource: RateSpec = "10/30m"
-    """Redemption attempts on one resource from all sources, counted before the code is
-    looked at."""
+    """Failed redemptions on one resource from all sources; once spent, no code is looked
+    at."""
     limit_redeem_failures_global: RateSpec = "2000/5m"
     """Failed redemptions everywhere; while it is spent, the tightened per-source allowance
     applies."""

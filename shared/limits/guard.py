@@ -118,8 +118,8 @@ class ResourceAttempts:
 
 @dataclass
 class Attempt:
-    """Slots held for one try (a password check, a redemption): `release` gives them
-    back when the try turns out not to count (it succeeded), a failure keeps them."""
+    """Slots held for one password check (or unlock code): `release` gives them back when
+    the try turns out not to count (it succeeded), a failure keeps them."""
 
     _release: Callable[[Slot], None]
     slots: list[Slot]
