@@ -3,7 +3,7 @@
 #   make test   install what is missing, run the whole test suite
 #   make lint   ruff check + ruff format --check
 #   make screenshots  docs/screenshots/*.png for the README (a real browser)
-#   make bench  benchmarks and fault tests: Azurite, the local host, targets PASS/FAIL (~60 min)
+#   make bench  benchmarks and fault tests: Azurite, the local host, targets PASS/FAIL (over an hour)
 #   make fuzz   schemathesis against the local host from /api/openapi.json (~6 min)
 #   make settings-table  the README's settings table, from shared/config.py
 #   make clean  remove the venv, node_modules, Azurite data and caches
