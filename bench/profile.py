@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 issue(40 + i)
         profiler.stop()
-    text = profiler.output_text(unicode=False, color=False, show_all=False)
+    # paths relative to the repository, so the file names no machine
+    text = profiler.output_text(unicode=False, color=False, show_all=False).replace(f"{PROFILES.parent.parent}/", "")
     PROFILES.mkdir(exist_ok=True)
     (PROFILES / f"{args.op}.txt").write_text(text, encoding="utf-8")
     print(text)
