@@ -1,8 +1,8 @@
 """At most N active codes per resource, strictly, however many issue at once.
 
 A resource has at most N slot rows in its partition of the `codes` table (RowKey
-"slot:<number>", beside its codes: shared/codes/store.py); issuing a code first claims one: an insert of a free
-number, or, once all N exist, an ETag-conditional take-over of a slot whose code is no
+"slot:<number>", beside its codes: shared/codes/store.py); issuing a code first claims
+one: an insert of a free number, or, once all N exist, an ETag-conditional take-over of a slot whose code is no
 longer active (expired, redeemed, revoked, or never stored). Each claim is a single
 conditional write, so two issuers never hold one slot, and N slots are N codes at most.
 The brute-force figures (shared/limits/odds.py) rely on N.

@@ -248,21 +248,20 @@ class CodeStore:
         writes only the attempts row: one plain write, which costs the SDK a quarter of a
         transaction's work."""
         partition = code_partition(resource_id)
-        attempts = {"PartitionKey": partition, "RowKey": ATTEMPTS_ROW, **counted}
-        read = view.attempts.metadata["etag"] if view.attempts is not None else None
+        row = {"PartitionKey": partition, "RowKey": ATTEMPTS_ROW, **counted}
+        first = view.attempts is None
+        options = {} if first else {"mode": UpdateMode.REPLACE, **_unchanged_since(view.attempts.metadata["etag"])}
         try:
             if redeem is None:
-                if read is None:
-                    self._table.create_entity(attempts)
+                if first:
+                    self._table.create_entity(row)
                 else:
-                    self._table.update_entity(attempts, mode=UpdateMode.REPLACE, **_unchanged_since(read))
+                    self._table.update_entity(row, **options)
                 return True
             code = {"PartitionKey": partition, "RowKey": code_row(redeem.code.keyed_hash), **changes}
             results = self._table.submit_transaction(
                 [
-                    ("create", attempts)
-                    if read is None
-                    else ("update", attempts, {"mode": UpdateMode.REPLACE, **_unchanged_since(read)}),
+                    ("create", row) if first else ("update", row, options),
                     ("update", code, {"mode": UpdateMode.MERGE, **_unchanged_since(redeem.etag)}),
                 ]
             )

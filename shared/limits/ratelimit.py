@@ -18,7 +18,7 @@ overshoot it:
   reservation would pass the limit, so a try costs one insert and one more on success.
 - `hold` inserts a row of its own, then counts the window's rows: the n-th holder always
   sees at least n. `release` gives the slot back when the act turns out not to count (a
-  right password, a redeemed code), so only failures stay counted.
+  right password), so only failures stay counted. For keys many race on (an account).
 - `note` counts after the fact, a row of its own per event: for the global failure
   budget, a soft signal that many instances write at once.
 """
