@@ -1,5 +1,5 @@
-"""`python -m bench [--small] [--only NAME,...]`: start Azurite and the local host, run the
-scenarios, print every target as PASS or FAIL, write the figures to bench/results/.
+"""`python -m bench [--small] [--only NAME,...] [--resume FILE]`: start Azurite and the local host,
+run the scenarios, print every target as PASS or FAIL, write the figures to bench/results/.
 
 Exit status 0 when every target passes (1 otherwise), so `make bench` fails visibly."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 import traceback
@@ -128,6 +129,14 @@ def _scenario(name: str) -> Callable[[dict], dict]:
     return locals()[name]
 
 
+def _commit() -> str:
+    """The measured code: the commit, marked when the tree had changes."""
+    git = ["git", "-C", str(Path(__file__).resolve().parent.parent)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
+    dirty = subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True, check=False).stdout
+    return head.stdout.strip() + (" (with changes)" if dirty.strip() else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--small", action="store_true", help="small N: the smoke version (seconds, not minutes)")
@@ -138,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--size", action="append", default=[], metavar="NAME=JSON",
         help="override a scenario's size (JSON), e.g. --size races=100",
+    )  # fmt: skip
+    parser.add_argument(
+        "--resume", type=Path, metavar="FILE",
+        help="go on with a stopped run: keep its finished scenarios, run the others into the same file",
     )  # fmt: skip
     parser.add_argument("--docs", action="store_true", help="then write docs/BENCHMARKS.md and its plots from this run")
     args = parser.parse_args(argv)
@@ -155,15 +168,28 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown size: {name}")
         sizes[name] = json.loads(value)
 
-    results: dict = {
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "mode": "small" if args.small else "full",
-        "machine": environment_facts(),
-        "sizes": {name: sizes[name] for name in sizes},
-        "scenarios": {},
-        "durations_s": {},
-    }
+    if args.resume:
+        path = args.resume
+        results = {key: value for key, value in json.loads(path.read_text()).items() if key != "targets"}
+        if results["sizes"] != json.loads(json.dumps(sizes)):
+            parser.error(f"give the sizes of the stopped run: {json.dumps(results['sizes'])}")
+        results.setdefault("resumed_at", []).append(
+            {"at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": environment_facts()}
+        )
+    else:
+        path = report.new_path(args.out)
+        results = {
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "mode": "small" if args.small else "full",
+            "commit": _commit(),
+            "machine": environment_facts(),
+            "sizes": {name: sizes[name] for name in sizes},
+            "scenarios": {},
+            "durations_s": {},
+        }
     for name in chosen:
+        if "error" not in results["scenarios"].get(name, {"error": "not run"}):
+            continue
         print(f"== {name} ...", flush=True)
         started = time.perf_counter()
         try:
@@ -173,9 +199,10 @@ def main(argv: list[str] | None = None) -> int:
             results["scenarios"][name] = {"error": f"{type(error).__name__}: {error}"}
         results["durations_s"][name] = round(time.perf_counter() - started, 1)
         print(f"   {name}: {results['durations_s'][name]} s", flush=True)
+        report.write(results, targets_for(results["scenarios"]), path)
 
     targets = targets_for(results["scenarios"])
-    path = report.write(results, targets, args.out)
+    report.write(results, targets, path)
     print()
     print(report.table(targets))
     print(f"\nfigures: {path}")

@@ -70,10 +70,13 @@ def markdown_table(targets: list[Target]) -> str:
     return "\n".join(lines)
 
 
-def write(results: dict, targets: list[Target], directory: Path = RESULTS) -> Path:
+def new_path(directory: Path = RESULTS) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = directory / f"{stamp}.json"
+    return directory / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+
+
+def write(results: dict, targets: list[Target], path: Path) -> Path:
+    """Rewritten after every scenario, so a run stopped half-way keeps what it measured."""
     document = {**results, "targets": [asdict(t) | {"verdict": t.verdict} for t in targets]}
     path.write_text(json.dumps(document, indent=1, default=str) + "\n", encoding="utf-8")
     return path
