@@ -16,6 +16,7 @@ NPM_STAMP := node_modules/.package-lock.stamp
 PORT ?= 7071
 PYTEST_ARGS ?=
 CHROMIUM := /usr/bin/chromium
+FAKETIME := /usr/bin/faketime
 
 .PHONY: install run test lint format clean bench bench-small screenshots fuzz settings-table
 
@@ -44,16 +45,17 @@ run: install
 
 # checkov on infra/ first (make lint-infra's half that is not pytest), then pytest, which
 # starts its own Azurite on free ports; exit code 5 (no test ran) fails too
-test: install $(CHROMIUM) checkov
+test: install $(CHROMIUM) $(FAKETIME) checkov
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Debian's Chromium for the browser tests (Playwright drives it and never downloads one);
-# installed only when missing
-$(CHROMIUM):
-	@echo "installing chromium (apt-get) for the browser tests"
+# Debian packages the tests need, each installed only when missing: Chromium for the
+# browser tests (Playwright drives it and never downloads one), libfaketime for the
+# offline verifier's tests (they run the verifier with its clock ahead)
+$(CHROMIUM) $(FAKETIME):
+	@echo "installing $(notdir $@) (apt-get) for the tests"
 	@SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 	$$SUDO apt-get update -qq && \
-	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium </dev/null >/dev/null
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(notdir $@) </dev/null >/dev/null
 
 # the README's screenshots (docs/screenshots): its own Azurite and local host
 screenshots: install $(CHROMIUM)

@@ -20,9 +20,10 @@ def blueprints() -> list[func.Blueprint]:
         openapi,
         resources,
         sessions,
+        verifiers,
     )
 
-    bps = [health.bp, openapi.bp, accounts.bp, sessions.bp, mail.bp, resources.bp, codes.bp, admin_api.bp]
+    bps = [health.bp, openapi.bp, accounts.bp, sessions.bp, mail.bp, resources.bp, codes.bp, verifiers.bp, admin_api.bp]
     if _dev_mailbox_enabled():  # local only (the settings refuse it elsewhere)
         from functions import dev_mailbox
 

@@ -40,6 +40,7 @@ SECRET_FIELDS = frozenset(
         "deviceToken",
         "authorization",
         "csrfToken",
+        "secret",
     )
 )
 REDACTED = "***"

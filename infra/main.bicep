@@ -64,7 +64,7 @@ var keyVaultName = '${abbrs.keyVaultVaults}${resourceToken}'
 var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
 
 // What the app stores where: the same names as shared/storage.py.
-var tables = ['users', 'sessions', 'activations', 'resources', 'codes', 'expiry', 'ratelimits', 'jobs']
+var tables = ['users', 'sessions', 'activations', 'resources', 'codes', 'expiry', 'ratelimits', 'jobs', 'verifiers']
 var auditContainerName = 'audit'
 var containers = [auditContainerName, 'resources']
 // The Functions host's own containers (timer leases, host keys): created here, so that the

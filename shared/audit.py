@@ -58,6 +58,8 @@ class AuditEventType(StrEnum):
     ADMIN_BOOTSTRAP = "admin_bootstrap"
     UNLOCK_REQUEST = "unlock_request"
     MAIL = "mail"
+    VERIFIER_ENROL = "verifier_enrol"
+    VERIFIER_REVOKE = "verifier_revoke"
 
 
 MAX_TEXT = 256  # characters of any one text in an event

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from shared.resources.downloads import DownloadSigner
     from shared.resources.guest import GuestView
     from shared.resources.store import ResourceStore
+    from shared.verifiers.service import VerifierService
 
 
 @dataclass
@@ -172,6 +173,23 @@ class Services:
         )
 
     @cached_property
+    def verifiers(self) -> VerifierService:
+        from shared.verifiers.service import VerifierService
+        from shared.verifiers.store import VerifierStore
+
+        return VerifierService(
+            VerifierStore(self.storage.table("verifiers")),
+            self.resources,
+            self.keys,
+            self.audit,
+            self.expiry,
+            self.clock,
+            self.pool,
+            reserve_issuance=self.abuse.reserve_issuance,
+            default_lifetime=timedelta(seconds=self.settings.code_ttl_seconds),
+        )
+
+    @cached_property
     def guest(self) -> GuestView:
         from shared.resources.guest import GuestView
 
@@ -208,6 +226,7 @@ class Services:
             ExpiryKind.REGISTRATION: self.registrations.purge,
             ExpiryKind.DEVICE: self.devices.purge,
             ExpiryKind.UNLOCK: self.unlock_codes.purge,
+            ExpiryKind.VERIFIER: self.verifiers.purge,
         }
         # What lives in partitions of its own expiry bucket and goes whole.
         sweeps = {ExpiryKind.RATELIMIT: self.abuse.sweep_counters}

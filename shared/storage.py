@@ -28,7 +28,10 @@ if TYPE_CHECKING:
 
 # What the app stores where. Azure creates these from infra/; locally `ensure_created` does.
 DEV_MAILBOX_TABLE = "devmailbox"  # local only: the dev mailbox's mail
-TABLES = ("users", "sessions", "activations", "resources", "codes", "expiry", "ratelimits", "jobs", DEV_MAILBOX_TABLE)
+TABLES = (
+    "users", "sessions", "activations", "resources", "codes", "expiry", "ratelimits", "jobs", "verifiers",
+    DEV_MAILBOX_TABLE,
+)  # fmt: skip
 AUDIT_CONTAINER = "audit"
 RESOURCES_CONTAINER = "resources"
 CONTAINERS = (AUDIT_CONTAINER, RESOURCES_CONTAINER)

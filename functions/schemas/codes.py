@@ -21,6 +21,10 @@ class IssueCode(Body):
 
     resource_id: str = Field(pattern=RESOURCE_ID_PATTERN.pattern)
     ttl_seconds: int | None = Field(default=None, ge=SHORTEST_TTL_SECONDS, le=LONGEST_TTL_SECONDS)
+    offline: bool = Field(default=False, description="a code the resource's offline verifier checks")
+    verifier_id: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_-]{16}$", description="which verifier, when the resource has several"
+    )
 
 
 class RedeemCode(Body):
@@ -71,7 +75,9 @@ class IssuedCodeView(Payload):
     display: str = Field(description='for typing, e.g. "482 913"')
     resource_id: str
     expires_at: datetime
-    redeem_url: str = Field(description="the guest link, /r/<resourceId>")
+    redeem_url: str | None = Field(description="the guest link, /r/<resourceId>; none for an offline code")
+    offline: bool = False
+    verifier_id: str | None = Field(default=None, description="the verifier that checks an offline code")
 
 
 class CodeView(Payload):
@@ -82,6 +88,8 @@ class CodeView(Payload):
     expires_at: datetime
     redeemed_at: datetime | None = None
     revoked_at: datetime | None = None
+    offline: bool = False
+    verifier_id: str | None = None
 
 
 class CodeList(Payload):

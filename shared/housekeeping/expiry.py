@@ -33,6 +33,7 @@ class ExpiryKind(StrEnum):
     DEVICE = "device"
     UNLOCK = "unlock"
     RATELIMIT = "ratelimit"
+    VERIFIER = "verifier"  # offline codes and uploaded log entries (shared/verifiers)
 
 
 def bucket_of(moment: datetime) -> str:
