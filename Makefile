@@ -1,5 +1,6 @@
 # One entry point for a newcomer and for CI. Nothing here needs Azure or Core Tools.
 #   make run    install what is missing, start Azurite and the local host on :7071
+#   make run-edge  the same behind nginx on :8080, the local edge with the service's bans
 #   make test   install what is missing, run the whole test suite
 #   make lint   ruff check + ruff format --check
 #   make screenshots  docs/screenshots/*.png for the README (a real browser)
@@ -17,8 +18,10 @@ PORT ?= 7071
 PYTEST_ARGS ?=
 CHROMIUM := /usr/bin/chromium
 FAKETIME := /usr/bin/faketime
+NGINX := /usr/sbin/nginx
+EDGE_PORT ?= 8080
 
-.PHONY: install run test lint format clean bench bench-small screenshots fuzz settings-table
+.PHONY: install run run-edge test lint format clean bench bench-small screenshots fuzz settings-table
 
 install: $(PIP_STAMP) $(NPM_STAMP) local.settings.json
 
@@ -43,16 +46,21 @@ local.settings.json: local.settings.sample.json | $(PIP_STAMP)
 run: install
 	$(PY) -m devhost run --port $(PORT)
 
+# the same behind nginx as the edge on :$(EDGE_PORT): X-Forwarded-For, /admin, rate limit, bans
+run-edge: install $(NGINX)
+	$(PY) -m devhost run --port $(PORT) --edge-port $(EDGE_PORT)
+
 # checkov on infra/ first (make lint-infra's half that is not pytest), then pytest, which
 # starts its own Azurite on free ports; exit code 5 (no test ran) fails too
-test: install $(CHROMIUM) $(FAKETIME) checkov
+test: install $(CHROMIUM) $(FAKETIME) $(NGINX) checkov
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Debian packages the tests need, each installed only when missing: Chromium for the
 # browser tests (Playwright drives it and never downloads one), libfaketime for the
-# offline verifier's tests (they run the verifier with its clock ahead)
-$(CHROMIUM) $(FAKETIME):
-	@echo "installing $(notdir $@) (apt-get) for the tests"
+# offline verifier's tests (they run the verifier with its clock ahead), nginx as the
+# local edge (make run-edge, and the bans' tests)
+$(CHROMIUM) $(FAKETIME) $(NGINX):
+	@echo "installing $(notdir $@) (apt-get)"
 	@SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 	$$SUDO apt-get update -qq && \
 	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(notdir $@) </dev/null >/dev/null

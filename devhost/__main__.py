@@ -3,6 +3,7 @@
     python -m devhost [serve] [--port 7071]   serve the app (HTTP, timers, queues)
     python -m devhost init-settings           make local.settings.json from the sample
     python -m devhost run [--port 7071]       all of it: settings, Azurite, storage, serve
+    python -m devhost run --edge-port 8080    the same behind nginx as the edge (devhost/edge.py)
 
 See the README ("The local host") for what it emulates and how it differs from Core Tools.
 """
@@ -14,6 +15,8 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import uvicorn
@@ -24,6 +27,7 @@ from devhost.settings import HostConfig, init_local_settings, load_local_setting
 from devhost.triggers import Triggers
 
 DEFAULT_PORT = 7071
+EDGE_BAN_REFRESH_SECONDS = 2.0
 log = logging.getLogger("devhost")
 
 
@@ -52,7 +56,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m devhost", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command")
     _options(commands.add_parser("serve", help="serve the app (the default)"))
-    _options(commands.add_parser("run", help="settings, Azurite, storage, then serve"))
+    running = commands.add_parser("run", help="settings, Azurite, storage, then serve")
+    _options(running)
+    running.add_argument("--edge-port", type=int, help="also start nginx as the edge on this port (make run-edge)")
     init = commands.add_parser("init-settings", help="make local.settings.json from local.settings.sample.json")
     init.add_argument("--sample", type=Path, default=Path("local.settings.sample.json"))
     init.add_argument("--target", type=Path, default=Path("local.settings.json"))
@@ -127,9 +133,33 @@ def run(args: argparse.Namespace) -> None:
         from shared.services import Services
 
         Services(get_settings()).storage.ensure_created()
-        serve(args)
+        if args.edge_port:
+            with _edge(args):
+                serve(args)
+        else:
+            serve(args)
     finally:
         azurite.stop()
+
+
+@contextmanager
+def _edge(args: argparse.Namespace) -> Iterator[None]:
+    """nginx on --edge-port in front of the host, fed the service's bans every few seconds."""
+    from devhost.edge import BanFeed, EdgeProxy
+    from shared.config import get_settings
+    from shared.services import services
+
+    os.environ["TRUSTED_PROXY_COUNT"] = "2"  # nginx, then the host as the Functions front end
+    get_settings.cache_clear()
+    port = args.port or local_http_port(args.local_settings) or DEFAULT_PORT
+    with EdgeProxy(args.edge_port, f"http://127.0.0.1:{port}", Path(".edge")) as proxy:
+        print(f"edge (nginx): {proxy.url} -> http://127.0.0.1:{port}")
+        feed = BanFeed(proxy, lambda: [ban.source for ban in services().bans.active()], every=EDGE_BAN_REFRESH_SECONDS)
+        feed.start()
+        try:
+            yield
+        finally:
+            feed.stop()
 
 
 def _point_at(azurite, settings_values: dict[str, str]) -> None:

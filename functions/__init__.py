@@ -10,6 +10,7 @@ def blueprints() -> list[func.Blueprint]:
     from functions import (
         accounts,
         admin_api,
+        bans,
         cleanup,
         codes,
         console,
@@ -23,7 +24,18 @@ def blueprints() -> list[func.Blueprint]:
         verifiers,
     )
 
-    bps = [health.bp, openapi.bp, accounts.bp, sessions.bp, mail.bp, resources.bp, codes.bp, verifiers.bp, admin_api.bp]
+    bps = [
+        health.bp,
+        openapi.bp,
+        accounts.bp,
+        sessions.bp,
+        mail.bp,
+        resources.bp,
+        codes.bp,
+        verifiers.bp,
+        admin_api.bp,
+        bans.bp,
+    ]
     if _dev_mailbox_enabled():  # local only (the settings refuse it elsewhere)
         from functions import dev_mailbox
 

@@ -283,6 +283,29 @@ def console_audit(ctx: RequestContext, form) -> func.HttpResponse:
 # --- codes ---------------------------------------------------------------------------------
 
 
+@bp.route(route=route("bans"), methods=["GET"])
+@console()
+def console_bans(ctx: RequestContext, form) -> func.HttpResponse:
+    """Sources banned at the edge now, with a button to lift each ban."""
+    return _bans(ctx)
+
+
+@bp.route(route=route("bans/lift"), methods=["POST"])
+@console()
+def console_lift_ban(ctx: RequestContext, form) -> func.HttpResponse:
+    """Lift one source's ban."""
+    source = form.get("source", "").strip()
+    try:
+        ctx.services.bans.lift(source, actor=ctx.session.user_id, request_id=ctx.request_id)
+    except errors.NotFound as problem:
+        return _bans(ctx, status=404, error=problem.message)
+    return _bans(ctx, notice=f"The ban of {source} is lifted; the edge lets it through at its next refresh.")
+
+
+def _bans(ctx, *, status: int = 200, error: str | None = None, notice: str | None = None) -> func.HttpResponse:
+    return console_render(ctx, "console/bans.html", status, bans=ctx.services.bans.active(), error=error, notice=notice)
+
+
 @bp.route(route=route("codes"), methods=["GET"])
 @console()
 def console_codes(ctx: RequestContext, form) -> func.HttpResponse:

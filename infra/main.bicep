@@ -61,10 +61,11 @@ var tags = { 'azd-env-name': environmentName, environment: environmentType }
 
 var functionAppName = '${abbrs.webSitesFunctions}api-${resourceToken}'
 var keyVaultName = '${abbrs.keyVaultVaults}${resourceToken}'
+var wafPolicyName = '${abbrs.networkFrontDoorWebApplicationFirewallPolicies}${resourceToken}'
 var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
 
 // What the app stores where: the same names as shared/storage.py.
-var tables = ['users', 'sessions', 'activations', 'resources', 'codes', 'expiry', 'ratelimits', 'jobs', 'verifiers']
+var tables = ['users', 'sessions', 'activations', 'resources', 'codes', 'expiry', 'ratelimits', 'jobs', 'verifiers', 'bans']
 var auditContainerName = 'audit'
 var containers = [auditContainerName, 'resources']
 // The Functions host's own containers (timer leases, host keys): created here, so that the
@@ -168,6 +169,15 @@ var appSettings = {
   LIMIT_REDEEM_ATTEMPTS_PER_RESOURCE_AND_IP: '5/30m'
   LIMIT_REDEEM_ATTEMPTS_PER_RESOURCE: '10/30m'
   LIMIT_REDEEM_FAILURES_GLOBAL: '2000/5m'
+  // bans at the edge (README, "Bans at the edge"); the cleanup timer publishes them to the WAF
+  BAN_AFTER_STRIKES: '3'
+  BAN_FINDTIME_SECONDS: '3600'
+  BAN_FIRST_SECONDS: '900'
+  BAN_LONGEST_SECONDS: '86400'
+  BAN_MEMORY_DAYS: '7'
+  BAN_EXEMPT_NETWORKS: ''
+  BAN_WAF_POLICY_ID: useFrontDoor ? resourceId(subscription().subscriptionId, rg.name, 'Microsoft.Network/FrontDoorWebApplicationFirewallPolicies', wafPolicyName) : ''
+  BAN_WAF_RULES: '5'
 }
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -267,7 +277,8 @@ module frontDoor 'app/frontdoor.bicep' = if (useFrontDoor) {
   params: {
     profileName: '${abbrs.cdnProfiles}${resourceToken}'
     endpointName: '${abbrs.cdnProfilesAfdEndpoints}${resourceToken}'
-    wafPolicyName: '${abbrs.networkFrontDoorWebApplicationFirewallPolicies}${resourceToken}'
+    wafPolicyName: wafPolicyName
+    appPrincipalId: identity.outputs.principalId
     tags: tags
     skuName: profile.frontDoor.sku
     originHostName: '${functionAppName}.azurewebsites.net'

@@ -60,6 +60,9 @@ class AuditEventType(StrEnum):
     MAIL = "mail"
     VERIFIER_ENROL = "verifier_enrol"
     VERIFIER_REVOKE = "verifier_revoke"
+    BAN = "ban"
+    BAN_LIFT = "ban_lift"
+    BAN_PUBLISH = "ban_publish"
 
 
 MAX_TEXT = 256  # characters of any one text in an event

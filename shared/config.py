@@ -11,7 +11,15 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.codes.models import LONGEST_TTL_SECONDS, SHORTEST_TTL_SECONDS
@@ -242,6 +250,40 @@ class Settings(BaseSettings):
     applies."""
     max_active_codes_per_resource: int = Field(default=3, ge=1, le=1_000_000)
     """Active codes a resource may have at once (issuing one more is refused)."""
+
+    # Bans at the edge (shared/limits/bans.py), as fail2ban's maxretry, findtime, bantime.
+    ban_after_strikes: int = Field(default=3, ge=2, le=100)
+    """Strikes that ban a source: a strike is a failure limit (sign-in, activation,
+    redemption) refusing it, once per window of that limit. At least 2: one limit hit
+    never bans."""
+    ban_findtime_seconds: int = Field(default=3600, ge=10, le=7 * 86400)
+    """The strikes must fall within this many seconds."""
+    ban_first_seconds: int = Field(default=900, ge=1, le=86400)
+    """A first ban lasts this long; each earlier ban within BAN_MEMORY_DAYS doubles it."""
+    ban_longest_seconds: int = Field(default=86400, ge=1, le=30 * 86400)
+    """The longest a ban lasts."""
+    ban_memory_days: int = Field(default=7, ge=1, le=90)
+    """Earlier bans count for the doubling this long after they end."""
+    ban_exempt_networks: str = Field(default="", max_length=4000)
+    """Comma-separated networks never banned: the trusted proxies' own addresses."""
+    ban_waf_policy_id: str = Field(
+        default="", pattern=r"^$|^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/"
+        r"FrontDoorWebApplicationFirewallPolicies/[^/]+$",
+    )  # fmt: skip
+    """The Front Door WAF policy the cleanup timer publishes the active bans to (its
+    resource id); empty: they are not published (locally, nginx reads them)."""
+    ban_waf_rules: int = Field(default=5, ge=1, le=9)
+    """Custom rules the bans may take in that policy (600 addresses each, priorities 1 to
+    this, before the policy's own rules)."""
+
+    @field_validator("ban_exempt_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        import ipaddress
+
+        for part in filter(None, (part.strip() for part in value.split(","))):
+            ipaddress.ip_network(part, strict=False)  # its ValueError names the malformed network
+        return value
 
     @model_validator(mode="before")
     @classmethod

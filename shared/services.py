@@ -44,8 +44,10 @@ if TYPE_CHECKING:
     from shared.housekeeping.cleanup import Cleanup
     from shared.housekeeping.expiry import ExpiryIndex
     from shared.housekeeping.jobs import JobStore
+    from shared.limits.bans import BanList
     from shared.limits.guard import AbuseGuard
     from shared.limits.password_attempts import PasswordChangeAttempts
+    from shared.limits.waf import WafBanPublisher
     from shared.mail.budget import MailBudget
     from shared.mail.delivery import MailDelivery
     from shared.mail.devmailbox import DevMailbox
@@ -112,7 +114,41 @@ class Services:
         from shared.limits.ratelimit import RateLimiter
 
         limiter = RateLimiter(self.storage.table("ratelimits"), self.keys, self.clock)
-        return AbuseGuard(limiter, Limits.from_settings(self.settings), self.pool)
+        return AbuseGuard(limiter, Limits.from_settings(self.settings), self.pool, strike=self.bans.strike)
+
+    @cached_property
+    def bans(self) -> BanList:
+        from shared.audit import guest_actor
+        from shared.limits.bans import BanList, BanRules, parse_networks
+
+        s = self.settings
+        rules = BanRules(
+            after_strikes=s.ban_after_strikes,
+            findtime=timedelta(seconds=s.ban_findtime_seconds),
+            first=timedelta(seconds=s.ban_first_seconds),
+            longest=timedelta(seconds=s.ban_longest_seconds),
+            memory=timedelta(days=s.ban_memory_days),
+            exempt=parse_networks(s.ban_exempt_networks),
+        )
+        return BanList(
+            self.storage.table("bans"), self.expiry, self.audit, self.clock, rules, partial(guest_actor, self.keys)
+        )
+
+    @cached_property
+    def ban_publisher(self) -> WafBanPublisher:
+        """Only in Azure, where BAN_WAF_POLICY_ID names the Front Door WAF policy."""
+        from azure.identity import DefaultAzureCredential
+        from azure.mgmt.frontdoor import FrontDoorManagementClient
+
+        from shared.limits.waf import WafBanPublisher
+
+        credential = DefaultAzureCredential(managed_identity_client_id=self.settings.managed_identity_client_id)
+        return WafBanPublisher(
+            lambda subscription: FrontDoorManagementClient(credential, subscription),
+            self.settings.ban_waf_policy_id,
+            self.settings.ban_waf_rules,
+            self.audit,
+        )
 
     @cached_property
     def pool(self) -> ThreadPoolExecutor:
@@ -227,6 +263,7 @@ class Services:
             ExpiryKind.DEVICE: self.devices.purge,
             ExpiryKind.UNLOCK: self.unlock_codes.purge,
             ExpiryKind.VERIFIER: self.verifiers.purge,
+            ExpiryKind.BAN: self.bans.purge,
         }
         # What lives in partitions of its own expiry bucket and goes whole.
         sweeps = {ExpiryKind.RATELIMIT: self.abuse.sweep_counters}

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 # What the app stores where. Azure creates these from infra/; locally `ensure_created` does.
 DEV_MAILBOX_TABLE = "devmailbox"  # local only: the dev mailbox's mail
 TABLES = (
-    "users", "sessions", "activations", "resources", "codes", "expiry", "ratelimits", "jobs", "verifiers",
+    "users", "sessions", "activations", "resources", "codes", "expiry", "ratelimits", "jobs", "verifiers", "bans",
     DEV_MAILBOX_TABLE,
 )  # fmt: skip
 AUDIT_CONTAINER = "audit"

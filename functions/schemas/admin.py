@@ -54,3 +54,23 @@ class JobsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     limit: int = Field(default=50, ge=1, le=500)
+
+
+class LiftBan(BaseModel):
+    """POST /api/admin/bans/lift."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str = Field(min_length=2, max_length=64, pattern=r"^[0-9A-Fa-f.:/]+$")
+
+
+class BanView(BaseModel):
+    source: str = Field(description="an IPv4 address or an IPv6 /64, as the limits count sources")
+    until: datetime
+    offences: int = Field(description="bans of this source within BAN_MEMORY_DAYS, this one included")
+    bannedAt: datetime
+    liftedAt: datetime | None = None
+
+
+class BanList(BaseModel):
+    bans: list[BanView]

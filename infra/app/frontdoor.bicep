@@ -14,6 +14,8 @@ param originHostName string
 param requestsPerMinutePerIp int
 param signInRequestsPerMinutePerIp int
 param logAnalyticsWorkspaceId string
+@description('The app\'s managed identity: it publishes the service\'s bans to the WAF policy.')
+param appPrincipalId string
 
 // Request fields that carry a password, code or token: the WAF log shows what a rule
 // matched, so these are replaced by asterisks before anything is written.
@@ -300,6 +302,38 @@ resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' 
       { category: 'FrontDoorAccessLog', enabled: true }
       { category: 'FrontDoorWebApplicationFirewallLog', enabled: true }
     ]
+  }
+}
+
+// The app's timer publishes the service's bans as custom rules ServiceBan1..N of this
+// policy (shared/limits/waf.py): its identity may read and write this policy and nothing
+// else, through a role that holds only those two actions.
+resource banPublisherRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(resourceGroup().id, 'waf-ban-publisher')
+  properties: {
+    roleName: 'WAF ban publisher (${resourceGroup().name})'
+    description: 'Reads and writes the Front Door WAF policy it is assigned on: the app publishes its bans there.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: [
+          'Microsoft.Network/frontdoorWebApplicationFirewallPolicies/read'
+          'Microsoft.Network/frontdoorWebApplicationFirewallPolicies/write'
+        ]
+        notActions: []
+      }
+    ]
+    assignableScopes: [resourceGroup().id]
+  }
+}
+
+resource banPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(wafPolicy.id, appPrincipalId, banPublisherRole.id)
+  scope: wafPolicy
+  properties: {
+    roleDefinitionId: banPublisherRole.id
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
   }
 }
 

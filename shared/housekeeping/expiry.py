@@ -34,6 +34,7 @@ class ExpiryKind(StrEnum):
     UNLOCK = "unlock"
     RATELIMIT = "ratelimit"
     VERIFIER = "verifier"  # offline codes and uploaded log entries (shared/verifiers)
+    BAN = "ban"  # strikes and bans (shared/limits/bans.py)
 
 
 def bucket_of(moment: datetime) -> str:

@@ -22,14 +22,17 @@ Sources are client addresses as shared/limits/sources.py parses them (IPv6 per /
   at the last slot only one is judged. Only failures count there. The global failure
   budget, once spent, tightens only sources that failed in the window before: a guest
   who never failed always has the full allowance, whatever a botnet does.
+- A source's failure limit refusing it (sign-in, activation, redemption, its share of a
+  resource) is a strike towards a ban at the edge (shared/limits/bans.py).
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -131,10 +134,17 @@ class Attempt:
 
 
 class AbuseGuard:
-    def __init__(self, limiter: RateLimiter, limits: Limits, pool: Executor):
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        limits: Limits,
+        pool: Executor,
+        strike: Callable[[str, str, int], None] | None = None,
+    ):
         self._limiter = limiter
         self.limits = limits
         self._pool = pool  # leaf calls only: nothing run here submits to the pool again
+        self._strike = strike  # BanList.strike: a failure limit refused a source
         self._global_failures_cache: tuple[datetime, int] | None = None  # (valid until, count)
         self._global_read = threading.Lock()  # one thread of the process reads it at a time
 
@@ -155,6 +165,20 @@ class AbuseGuard:
             raise max(refusals, key=lambda refusal: refusal.retry_after_seconds)
         return slots
 
+    def _struck(self, source: str, limit: Limit) -> None:
+        """A failure limit refused `source`: a strike towards a ban (shared/limits/bans.py)."""
+        if self._strike is not None:
+            self._strike(source, limit.name, limit.window_of(self._limiter.now())[0])
+
+    @contextmanager
+    def _striking(self, source: str, limit: Limit) -> Iterator[None]:
+        """A refusal inside the block is a strike of `source` in `limit`'s window."""
+        try:
+            yield
+        except errors.TooManyRequests:
+            self._struck(source, limit)
+            raise
+
     def _try_hold(self, limit: Limit, key: str) -> Slot | errors.TooManyRequests:
         try:
             return self._limiter.hold(limit, key)
@@ -167,7 +191,8 @@ class AbuseGuard:
         self._limiter.reserve(self.limits.register_source, source)
 
     def activation(self, source: str) -> None:
-        self._limiter.reserve(self.limits.activation_source, source)
+        with self._striking(source, self.limits.activation_source):
+            self._limiter.reserve(self.limits.activation_source, source)
 
     def resend(self, source: str) -> None:
         self._limiter.reserve(self.limits.resend_source, source)
@@ -211,9 +236,10 @@ class AbuseGuard:
         `sign_in_paused` and no check at all."""
         if device is not None:
             return Attempt(self._limiter.release, self._hold((self.limits.login_device, device)))
-        source_slots = self._hold(
-            (self.limits.login_source, source), (self.limits.login_source_account, f"{source}|{account}")
-        )
+        with self._striking(source, self.limits.login_source):
+            source_slots = self._hold(
+                (self.limits.login_source, source), (self.limits.login_source_account, f"{source}|{account}")
+            )
         if unlock:
             return Attempt(self._limiter.release, source_slots)
         key = f"account:{account}"
@@ -229,10 +255,11 @@ class AbuseGuard:
     def reserve_redemption(self, source: str) -> Claim:
         """Before a code is looked at: a slot of the source's failure budget, 429 when it
         is spent (or tightened); `give_back` when the code is redeemed."""
-        claim = self._limiter.reserve(self.limits.redeem_source, source)
-        if claim.number > self.limits.redeem_source_tightened and self._tightened(source):
-            self._limiter.give_back(claim)
-            raise errors.TooManyRequests(self._limiter.seconds_until(claim.window_ends))
+        with self._striking(source, self.limits.redeem_source):
+            claim = self._limiter.reserve(self.limits.redeem_source, source)
+            if claim.number > self.limits.redeem_source_tightened and self._tightened(source):
+                self._limiter.give_back(claim)
+                raise errors.TooManyRequests(self._limiter.seconds_until(claim.window_ends))
         return claim
 
     def give_back(self, claim: Claim) -> None:
@@ -246,6 +273,7 @@ class AbuseGuard:
         if attempts.failed >= self.limits.redeem_resource.limit:
             raise errors.TooManyRequests(self._limiter.seconds_until(attempts.failed_window_ends))
         if by_source >= self.limits.redeem_resource_source.limit:
+            self._struck(source, self.limits.redeem_resource_source)
             raise errors.TooManyRequests(self._limiter.seconds_until(attempts.by_source_window_ends))
 
     def resource_attempt(self, row: Mapping | None, source: str, *, failed: bool) -> dict:

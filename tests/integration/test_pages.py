@@ -4,9 +4,10 @@ id, user look-up). The page's 429 after real attempts: tests/e2e/test_attacks_e2
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import azure.functions as func
@@ -14,9 +15,10 @@ import pytest
 
 from functions import console, guest
 from shared import errors
+from shared.clock import ManualClock
 from shared.housekeeping.cleanup import JOB as CLEANUP_JOB
 from shared.housekeeping.expiry import bucket_of
-from shared.services import services
+from shared.services import Services, services
 from tests.browser.support import add_account, share_file
 
 
@@ -158,6 +160,7 @@ def test_console_pages_render_for_an_admin(svc, owner):
         (console.console_audit, "/admin/audit?type=issue&outcome=ok"),
         (console.console_codes, "/admin/codes"),
         (console.console_users, f"/admin/users?q={owner.user_id}"),
+        (console.console_bans, "/admin/bans"),
     ]:
         page = handler(request("GET", path, cookies=cookies))
         assert page.status_code == 200, (path, page.get_body()[:500])
@@ -198,3 +201,28 @@ def test_an_admin_finds_a_user_by_email_or_id(svc, owner):
     assert svc.accounts.find_user(owner.user_id).email == owner.email
     assert svc.accounts.find_user("nobody@example.com") is None
     assert svc.accounts.find_user("not an email@") is None
+
+
+def test_an_admin_sees_a_ban_in_the_console_and_lifts_it_with_the_session_token(svc):
+    source = f"198.51.100.{secrets.randbelow(200) + 1}"
+    clock = ManualClock(datetime.now(UTC))
+    strict = Services(svc.settings.model_copy(update={"limit_activation_per_ip": "1/1m"}), clock=clock)
+    for _ in range(3):  # a failure limit crossed in three windows: banned
+        for _ in range(2):
+            with contextlib.suppress(errors.TooManyRequests):
+                strict.abuse.activation(source)
+        clock.advance(minutes=1)
+    admin = add_account(svc, "admin")
+    login = svc.accounts.login(admin.email, admin.password)
+    cookies = {"console_session": login.token}
+    page = console.console_bans(request("GET", "/admin/bans", cookies=cookies)).get_body().decode()
+    assert f"<code>{source}</code>" in page
+    form = {"source": source}
+    refused = console.console_lift_ban(request("POST", "/admin/bans/lift", form=form, cookies=cookies))
+    assert refused.status_code == 403
+    token = svc.csrf.for_session(login.session)
+    lifted = console.console_lift_ban(
+        request("POST", "/admin/bans/lift", form={**form, "csrfToken": token}, cookies=cookies)
+    )
+    assert lifted.status_code == 200 and "is lifted" in lifted.get_body().decode()
+    assert source not in [ban.source for ban in svc.bans.active()]
