@@ -232,3 +232,30 @@ def test_prod_zone_redundancy_cost_is_written_down():
     text = DEPLOYMENT_DOC.read_text()
     assert f"{instances} always-ready instances of {profile('prod')['instanceMemoryMB']} MB" in text
     assert f"{instances * profile('prod')['instanceMemoryMB']:,} MB" in text
+
+
+# --- bans published to the WAF --------------------------------------------------------------
+
+
+def test_the_apps_identity_may_read_and_write_the_waf_policy_and_nothing_else():
+    """The cleanup timer publishes the bans (shared/limits/waf.py) as the app's identity:
+    a custom role of exactly the policy's read and write, assigned on that policy alone."""
+    template = parsed(FRONT_DOOR)
+    [role] = resources_of_type(template, "Microsoft.Authorization/roleDefinitions").values()
+    [permission] = body(role)["properties"]["permissions"]
+    assert sorted(permission["actions"]) == [
+        "Microsoft.Network/frontdoorWebApplicationFirewallPolicies/read",
+        "Microsoft.Network/frontdoorWebApplicationFirewallPolicies/write",
+    ]
+    assert not permission.get("dataActions")
+    [assignment] = resources_of_type(template, "Microsoft.Authorization/roleAssignments").values()
+    granted = body(assignment)
+    assert granted["scope"] == "wafPolicy" and granted["properties"]["principalId"] == "appPrincipalId"
+    assert accessor_path(granted["properties"]["roleDefinitionId"]) == ["banPublisherRole", "id"]
+
+
+def test_the_ban_rules_fit_before_the_policys_own_rules():
+    """ServiceBan1..BAN_WAF_RULES take priorities 1..9 at most; the policy's own start at 10."""
+    own = [rule["priority"] for rule in _waf_policy()["properties"]["customRules"]["rules"]]
+    assert min(own) >= 10
+    assert int(app_settings(parsed(MAIN))["BAN_WAF_RULES"]) <= 9
