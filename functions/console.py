@@ -26,7 +26,7 @@ import azure.functions as func
 
 from functions.html import render
 from functions.http import RequestContext, status_of, usable_in_key, validate
-from functions.schemas.admin import AuditQuery, JobsQuery
+from functions.schemas.admin import AuditQuery, JobsQuery, LiftBan
 from functions.web import (
     DEVICE_COOKIE,
     SESSION_COOKIE,
@@ -296,9 +296,10 @@ def console_lift_ban(ctx: RequestContext, form) -> func.HttpResponse:
     """Lift one source's ban."""
     source = form.get("source", "").strip()
     try:
+        validate(LiftBan, {"source": source}, "Not a source.")
         ctx.services.bans.lift(source, actor=ctx.session.user_id, request_id=ctx.request_id)
-    except errors.NotFound as problem:
-        return _bans(ctx, status=404, error=problem.message)
+    except (errors.InvalidInput, errors.NotFound) as problem:
+        return _bans(ctx, status=status_of(problem)[0], error=problem.message)
     return _bans(ctx, notice=f"The ban of {source} is lifted; the edge lets it through at its next refresh.")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from functions.schemas.codes import Body, Payload
 from shared.codes.models import LONGEST_TTL_SECONDS, SHORTEST_TTL_SECONDS
@@ -32,6 +32,14 @@ class LogEntry(Body):
     reason: Literal[Reason.ACCEPTED, Reason.UNKNOWN, Reason.EXPIRED, Reason.USED, Reason.REVOKED]
     slot: int | None = Field(default=None, ge=0, lt=10**12)
     index: int | None = Field(default=None, ge=0, lt=MAX_CODES_PER_SLOT)
+
+    @model_validator(mode="after")
+    def _accepted_names_its_code(self) -> LogEntry:
+        if (self.outcome == "ok") != (self.reason == Reason.ACCEPTED):
+            raise ValueError("an accepted check has outcome ok, and only it")
+        if (self.slot is None) != (self.index is None) or (self.outcome == "ok" and self.slot is None):
+            raise ValueError("slot and index come together, and an accepted check has them")
+        return self
 
 
 class SyncLog(Body):

@@ -160,10 +160,13 @@ def test_bad_enrolments_syncs_and_offline_issues_get_a_clear_4xx_and_change_noth
         refused = client.post(sync, json={"entries": []}, auth=credentials)
         assert (refused.status_code, refused.json()["error"]) == (401, "verifier_unknown")
         assert secret not in refused.text
-    junk = {"entries": [{"entryId": "x", "checkedAt": "yesterday", "outcome": "maybe", "reason": "ok"}]}
-    refused = client.post(sync, json=junk, auth=(verifier_id, secret))
-    assert (refused.status_code, refused.json()["error"]) == (400, "invalid_input")
-    assert refused.json()["requestObject"] is not None and secret not in refused.text
+    junk = {"entryId": "x", "checkedAt": "yesterday", "outcome": "maybe", "reason": "ok"}
+    accepted_without_a_code = {"entryId": "a" * 32, "checkedAt": "2026-12-02T10:00:00Z", "outcome": "ok",
+                               "reason": "accepted"}  # fmt: skip
+    for entry in (junk, accepted_without_a_code):
+        refused = client.post(sync, json={"entries": [entry]}, auth=(verifier_id, secret))
+        assert (refused.status_code, refused.json()["error"]) == (400, "invalid_input")
+        assert refused.json()["requestObject"] is not None and secret not in refused.text
 
     wrong_ttl = client.post(
         "/api/codes", json={"resourceId": resource_id, "offline": True, "ttlSeconds": 60}, headers=auth

@@ -221,6 +221,9 @@ def test_an_admin_sees_a_ban_in_the_console_and_lifts_it_with_the_session_token(
     refused = console.console_lift_ban(request("POST", "/admin/bans/lift", form=form, cookies=cookies))
     assert refused.status_code == 403
     token = svc.csrf.for_session(login.session)
+    junk = {"source": "not#a?source", "csrfToken": token}
+    bad = console.console_lift_ban(request("POST", "/admin/bans/lift", form=junk, cookies=cookies))
+    assert bad.status_code == 400 and "Not a source" in bad.get_body().decode()
     lifted = console.console_lift_ban(
         request("POST", "/admin/bans/lift", form={**form, "csrfToken": token}, cookies=cookies)
     )
