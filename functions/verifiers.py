@@ -1,10 +1,13 @@
 """Offline verifiers: enrol, list and revoke (signed in, the resource's owner); a
 verifier's sync (HTTP Basic with its id and secret)."""
 
+import re
+
 import azure.functions as func
 
 from functions.http import Reply, api, basic_credentials
 from functions.schemas.verifiers import (
+    VERIFIER_ID_PATTERN,
     EnrolledVerifierView,
     EnrolVerifier,
     SyncLog,
@@ -12,6 +15,7 @@ from functions.schemas.verifiers import (
     VerifierList,
     VerifierView,
 )
+from shared import errors
 
 bp = func.Blueprint()
 
@@ -55,9 +59,12 @@ def revoke_verifier(ctx) -> Reply:
 @api(SyncLog, basic_auth=True, response=SyncView)
 def sync_verifier(ctx, body: SyncLog) -> Reply:
     """A verifier uploads its log of checks and takes back revocations, the time and a new lease."""
+    verifier_id = ctx.request.route_params.get("verifierId", "")
+    if not re.fullmatch(VERIFIER_ID_PATTERN, verifier_id):
+        raise errors.NotFound("No verifier has this id.", code="verifier_not_found")
     entries = [entry.model_dump(by_alias=True, exclude_none=True) for entry in body.entries]
     synced = ctx.services.verifiers.sync(
-        ctx.request.route_params.get("verifierId", ""),
+        verifier_id,
         basic_credentials(ctx.request),
         entries,
         request_id=ctx.request_id,

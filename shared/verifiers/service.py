@@ -39,7 +39,7 @@ from shared.verifiers.store import (
 from verifier.scheme import DEFAULT_CODES_PER_SLOT, DEFAULT_LEASE_HOURS, Scheme, secret_bytes, secret_text
 
 SECRET_PURPOSE = "verifier-secret"  # noqa: S105 - the name of a key derivation, not a secret
-VERIFIER_ID_BYTES = 12
+VERIFIER_ID_BYTES = 8
 # An uploaded entry's row is kept this long past the lease, for re-uploads after a lost answer.
 ENTRY_KEPT = timedelta(days=1)
 
@@ -98,7 +98,8 @@ class VerifierService:
             lifetime_seconds or int(self._default_lifetime.total_seconds()), codes_per_slot or DEFAULT_CODES_PER_SLOT
         )
         verifier = Verifier(
-            verifier_id=secrets.token_urlsafe(VERIFIER_ID_BYTES),
+            # hex: an id that starts with "-" would read as an option on the verifier's command line
+            verifier_id=secrets.token_hex(VERIFIER_ID_BYTES),
             owner_id=owner_id,
             blob_name=resource.blob_name,
             label=label or resource.name,
