@@ -18,6 +18,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from concurrent.futures import Executor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from shared import errors
@@ -135,7 +136,7 @@ class VerifierService:
                 AuditEventType.VERIFIER_REVOKE, "ok", actor=owner_id, resource_id=resource.resource_id,
                 request_id=request_id, details={"verifierId": verifier_id},
             )  # fmt: skip
-            verifier = Verifier(**{**verifier.__dict__, "revoked_at": now})
+            verifier = replace(verifier, revoked_at=now)
         return verifier.public() | {"resourceId": resource.resource_id}
 
     def _of_resource(self, owner_id: str, resource: Resource) -> list[Verifier]:
