@@ -5,8 +5,9 @@ Seeding writes the codes engineer's layout straight into storage: per code a cod
 (in its resource's partition; a resource each, as codes spread over many resources), an
 owner row (the issuer's partition, shared by expired and live codes) and an expiry-index
 row (the expiry bucket's partition) carrying the ETag the code row's insert returned, as
-issuing writes it. Expired codes expire in the past two hours,
-live ones in the next hour.
+issuing writes it. Expired codes expire in the past two hours; live ones are issued now
+with the longest lifetime, so none expires while a large seed and the cleanup run (the
+scenario stops if one would have).
 
 The cleanup runs in this process (the timer function only calls `services().cleanup.run()`)
 with a request hook on its storage clients, so every storage request it makes is counted
@@ -26,13 +27,14 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
 
 from bench.harness import call_load
-from shared.codes.models import AccessCode, CodeState
+from shared.codes.models import LONGEST_TTL_SECONDS, AccessCode, CodeState
 from shared.codes.store import code_entity, code_partition, code_row, index_fields, owner_entity, owner_partition
 from shared.housekeeping.expiry import BATCH_LIMIT, bucket_of
 
 CODES_PER_ISSUER = 50  # of each kind: an issuer's partition holds expired and live codes
 SEED_CONCURRENCY = 64
 FLOOR_CONCURRENCY = 32  # the services' pool, which the cleanup's purge uses
+LIVE_SPREAD_SECONDS = 600
 KEY = re.compile(r"PartitionKey(?:='|%3D%27|\s+eq\s+')([^'%]*(?:%[0-9A-Fa-f]{2}[^'%]*)*)")
 ROW = re.compile(r"RowKey(?:='|%3D%27)([^'%]*(?:%[0-9A-Fa-f]{2}[^'%]*)*)")
 
@@ -42,8 +44,10 @@ def make_codes(n: int, issuers: list[str], key_id: str, now: datetime, *, expire
     for i in range(n):
         if expired:  # spread over the two hours before the last whole bucket
             expires_at = now - timedelta(minutes=10) - timedelta(seconds=(i * 7200 / max(n, 1)))
-        else:
-            expires_at = now + timedelta(minutes=10) + timedelta(seconds=(i * 3000 / max(n, 1)))
+            created_at = expires_at - timedelta(minutes=10)
+        else:  # spread over the last ten minutes of the longest lifetime
+            created_at = now
+            expires_at = now + timedelta(seconds=LONGEST_TTL_SECONDS - i * LIVE_SPREAD_SECONDS / max(n, 1))
         codes.append(
             AccessCode(
                 code_id=secrets.token_urlsafe(12),
@@ -51,7 +55,7 @@ def make_codes(n: int, issuers: list[str], key_id: str, now: datetime, *, expire
                 key_id=key_id,
                 issuer_id=issuers[i % len(issuers)],
                 resource_id=secrets.token_urlsafe(16),
-                created_at=expires_at - timedelta(minutes=10),
+                created_at=created_at,
                 expires_at=expires_at,
                 state=CodeState.ACTIVE,
             )
@@ -177,6 +181,9 @@ def run(stack, n: int) -> dict:
     cleanup_s = time.perf_counter() - started
     log.recording = False
     job = runs[-1]
+    first_live_expiry = min(c.expires_at for c in live)
+    if datetime.now(UTC) >= first_live_expiry:  # the 'live' rows it read could have been expired ones
+        raise RuntimeError(f"live codes began to expire at {first_live_expiry:%H:%M:%S} before the cleanup ended")
 
     methods = Counter()
     touched = 0
@@ -229,6 +236,7 @@ def run(stack, n: int) -> dict:
         "expired_checked": len(sample),
         "live_kept": live_left,
         "live_checked": len(live_sample),
+        "live_lost": len(live_sample) - live_left,
         "job": {"counts": job.counts, "errors": job.errors, "details": job.details},
         "runs": len(runs),
         "codes_purged": sum(run.counts.get("code", 0) for run in runs),

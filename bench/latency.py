@@ -31,11 +31,12 @@ def a_source() -> dict[str, str]:
     return {"X-Forwarded-For": f"198.{18 + secrets.randbelow(2)}.{secrets.randbelow(256)}.{secrets.randbelow(256)}"}
 
 
-def issue_job(token: str, resource_id: str):
+def issue_job(token: str, resource_id: str, ttl_seconds: int | None = None):
     headers = {"Authorization": f"Bearer {token}", **a_source()}
+    body = {"resourceId": resource_id} | ({"ttlSeconds": ttl_seconds} if ttl_seconds else {})
 
     async def job(client):
-        return await client.post("/api/codes", json={"resourceId": resource_id}, headers=headers)
+        return await client.post("/api/codes", json=body, headers=headers)
 
     return job
 

@@ -1,5 +1,6 @@
-"""Where a redemption's or an issuance's time goes, one at a time in process (as at
-concurrency 1): `python -m bench.profile [redeem|issue] [--n 300]`, on its own Azurite.
+"""Where a redemption's, an issuance's or a sign-in's time goes, one at a time in process
+(as at concurrency 1): `python -m bench.profile [redeem|issue|login] [--n 300]`, on its own
+Azurite. A sign-in is from a new device, as the login benchmark's.
 
 Prints pyinstrument's call tree of the calling thread, which waits on the storage calls
 run beside it, so the tree shows the critical path: each storage round trip in turn, and
@@ -12,7 +13,7 @@ import secrets
 from pathlib import Path
 
 from bench.harness import Stack
-from bench.seed import Seeder
+from bench.seed import PASSWORD, Seeder
 
 PROFILES = Path(__file__).resolve().parent.parent / "docs" / "profiles"
 
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     from pyinstrument import Profiler
 
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.split("\n")[0])
-    parser.add_argument("op", choices=("redeem", "issue"))
+    parser.add_argument("op", choices=("redeem", "issue", "login"))
     parser.add_argument("--n", type=int, default=300)
     args = parser.parse_args(argv)
     with Stack.start() as stack:
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> None:
         for i in range(args.n):
             if args.op == "redeem":
                 svc.codes.redeem(codes[i].resource_id, codes[i].code, source=source())
+            elif args.op == "login":
+                svc.accounts.login(owner.email, PASSWORD, client_ip=source())
             else:
                 issue(40 + i)
         profiler.stop()

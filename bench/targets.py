@@ -151,6 +151,7 @@ def cleanup(f: dict) -> list[Target]:
         ),
         equal("cleanup: live rows read", f["live_rows_touched"], 0, f"{f['requests']} storage requests"),
         equal("cleanup: expired codes left", f["expired_left"], 0),
+        equal("cleanup: live codes lost", f["live_lost"], 0, f"of {f['live_checked']} checked"),
     ]
 
 

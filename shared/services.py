@@ -100,6 +100,7 @@ class Services:
             self.clock,
             idle_timeout=timedelta(minutes=self.settings.session_idle_minutes),
             lifetime=timedelta(hours=self.settings.session_lifetime_hours),
+            pool=self.pool,
         )
 
     @cached_property
@@ -357,6 +358,7 @@ class Services:
             self.clock,
             password_max_age=timedelta(days=s.password_max_age_days),
             activation_ttl=timedelta(seconds=s.activation_code_ttl_seconds),
+            pool=self.pool,
             initial_admin=initial_admin,
             abuse=self.abuse,
             devices=self.devices,

@@ -12,9 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel
-from pydantic.alias_generators import to_camel
+from pydantic import AfterValidator, ConfigDict, Field, RootModel
 
+from functions.schemas.base import Body, Payload
 from shared.accounts.addresses import MAX_LENGTH, InvalidEmail, parse_email
 from shared.auth.authorization import Role
 
@@ -40,10 +40,6 @@ def _printable_name(value: str) -> str:
 # What guests see as the sharer: 1-64 printable characters (no control, format or line
 # separator characters, so nothing can reorder or break the page's text).
 DisplayName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_printable_name)]
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=False, frozen=True)
 
 
 class Credentials(Body):
@@ -115,15 +111,11 @@ class MailboxQuery(Body):
 # --- what the endpoints answer in `data` (for the OpenAPI document) ---------------------
 
 
-class View(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class RegistrationView(View):
+class RegistrationView(Payload):
     email: str
 
 
-class StrengthView(View):
+class StrengthView(Payload):
     score: int
     acceptable: bool
     problems: list[str]
@@ -131,17 +123,17 @@ class StrengthView(View):
     suggestions: list[str]
 
 
-class ActivationView(View):
+class ActivationView(Payload):
     user_id: str
     email: str
     status: str
 
 
-class ResendView(View):
+class ResendView(Payload):
     code_expires_at: datetime
 
 
-class SessionView(View):
+class SessionView(Payload):
     token: str
     device_token: str
     expires_at: datetime
@@ -151,7 +143,7 @@ class SessionView(View):
     role: str
 
 
-class ProfileView(View):
+class ProfileView(Payload):
     user_id: str
     email: str
     role: str
@@ -166,11 +158,11 @@ class ProfileView(View):
     display_name: str | None = None
 
 
-class PasswordChangedView(View):
+class PasswordChangedView(Payload):
     sessions_ended: int
 
 
-class IntrospectionView(View):
+class IntrospectionView(Payload):
     active: bool
     user_id: str | None = None
     role: str | None = None
@@ -178,14 +170,14 @@ class IntrospectionView(View):
     password_expired: bool | None = None
 
 
-class UserAdminView(View):
+class UserAdminView(Payload):
     user_id: str
     email: str
     role: str
     status: str
 
 
-class MailView(View):
+class MailView(Payload):
     to: str
     subject: str
     text: str
@@ -194,4 +186,4 @@ class MailView(View):
 
 
 class MailboxView(RootModel[list[MailView]]):
-    pass
+    model_config = ConfigDict(defer_build=True)

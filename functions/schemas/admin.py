@@ -20,7 +20,7 @@ class AuditQuery(BaseModel):
     (comma-separated), `outcome`, `user` (a user id or a guest's "ip:<hash>"), `limit`,
     and `cursor` from the previous page."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, defer_build=True)
 
     start: datetime | None = Field(default=None, alias="from")
     end: datetime | None = Field(default=None, alias="to")
@@ -51,7 +51,7 @@ class AuditQuery(BaseModel):
 class JobsQuery(BaseModel):
     """GET /api/admin/jobs."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     limit: int = Field(default=50, ge=1, le=500)
 
@@ -59,12 +59,14 @@ class JobsQuery(BaseModel):
 class LiftBan(BaseModel):
     """POST /api/admin/bans/lift."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     source: str = Field(min_length=2, max_length=64, pattern=r"^[0-9A-Fa-f.:/]+$")
 
 
 class BanView(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     source: str = Field(description="an IPv4 address or an IPv6 /64, as the limits count sources")
     until: datetime
     offences: int = Field(description="bans of this source within BAN_MEMORY_DAYS, this one included")
@@ -73,4 +75,6 @@ class BanView(BaseModel):
 
 
 class BanList(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     bans: list[BanView]

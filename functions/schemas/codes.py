@@ -1,19 +1,14 @@
-"""Wire models of the codes and resources endpoints: request bodies (unknown fields are
-refused, camelCase on the wire) and response payloads (for the OpenAPI document)."""
+"""Wire models of the codes and resources endpoints."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
+from functions.schemas.base import Body, Payload
 from shared.codes.models import LONGEST_TTL_SECONDS, SHORTEST_TTL_SECONDS
 from shared.resources.store import RESOURCE_ID_PATTERN
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=False, frozen=True)
 
 
 class IssueCode(Body):
@@ -33,10 +28,6 @@ class RedeemCode(Body):
 
     resource_id: str = Field(min_length=1, max_length=64)
     code: str = Field(min_length=1, max_length=32)
-
-
-class Payload(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
 class ResourceView(Payload):

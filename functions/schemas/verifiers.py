@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from functions.schemas.codes import Body, Payload
+from functions.schemas.base import Body, Payload
 from shared.codes.models import LONGEST_TTL_SECONDS, SHORTEST_TTL_SECONDS
 from verifier.check import Reason
 from verifier.scheme import MAX_CODES_PER_SLOT, MAX_LEASE_HOURS

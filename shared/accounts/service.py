@@ -19,6 +19,7 @@ import hmac
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import Executor
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -114,6 +115,7 @@ class AccountService:
         *,
         password_max_age: timedelta,
         activation_ttl: timedelta,
+        pool: Executor,
         initial_admin: InitialAdmin | None = None,
         abuse: AccountLimits,
         devices: DeviceStore,
@@ -124,6 +126,7 @@ class AccountService:
         password_attempts: PasswordChangeAttempts,
     ):
         self.users = users
+        self._pool = pool  # for leaf storage calls only
         self._activations = activations
         self._sessions = sessions
         self._authorizer = authorizer
@@ -278,8 +281,10 @@ class AccountService:
             raise errors.Forbidden("The account is locked.", code="account_locked")
         expired = self._password_expired(user)
         known = device is not None
-        device_token = self._devices.trust(user, device_token if known else None)
+        # the device's row and the session's are independent: trust runs beside create
+        trusted = self._pool.submit(self._devices.trust, user, device_token if known else None)
         token, session = self._sessions.create(user.user_id, user.role, password_expired=expired)
+        device_token = trusted.result()
         self._end_if_outdated(user, session, request_id=request_id)
         self._audit.record(
             AuditEventType.LOGIN, "ok", actor=user.user_id, request_id=request_id,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,6 +22,7 @@ from azure.data.tables import TableClient, UpdateMode
 from shared import errors
 from shared.auth.keys import KeyRing
 from shared.clock import Clock
+from shared.concurrency import run_parallel
 from shared.housekeeping.expiry import ExpiryIndex, ExpiryKind, key_of
 
 TOKEN_PURPOSE = "session-token"  # noqa: S105 - a hash purpose label, not a secret
@@ -69,7 +71,9 @@ class SessionStore:
         clock: Clock,
         idle_timeout: timedelta,
         lifetime: timedelta,
+        pool: Executor,
     ):
+        self._pool = pool
         self._table = table
         self._expiry = expiry
         self._keys = keys
@@ -95,8 +99,15 @@ class SessionStore:
             "passwordExpired": password_expired,
         }
         # index rows first: a session is never live without a way to find and delete it
-        self._expiry.add(ExpiryKind.SESSION, f"{hashed.digest}:{hashed.key_id}", absolute_end, userId=user_id)
-        self._table.upsert_entity({"PartitionKey": f"u:{user_id}", "RowKey": f"{hashed.digest}:{hashed.key_id}"})
+        run_parallel(
+            self._pool,
+            lambda: self._expiry.add(
+                ExpiryKind.SESSION, f"{hashed.digest}:{hashed.key_id}", absolute_end, userId=user_id
+            ),
+            lambda: self._table.upsert_entity(
+                {"PartitionKey": f"u:{user_id}", "RowKey": f"{hashed.digest}:{hashed.key_id}"}
+            ),
+        )
         self._table.create_entity(entity)
         return token, _session_from(entity)
 

@@ -124,12 +124,11 @@ class Attempt:
     """Slots held for one password check (or unlock code): `release` gives them back when
     the try turns out not to count (it succeeded), a failure keeps them."""
 
-    _release: Callable[[Slot], None]
+    _give_back: Callable[[list[Slot]], None]
     slots: list[Slot]
 
     def release(self) -> None:
-        for slot in self.slots:
-            self._release(slot)
+        self._give_back(self.slots)
         self.slots = []
 
 
@@ -235,20 +234,20 @@ class AbuseGuard:
         try the source's, then the account's, and past those TooManyRequests with code
         `sign_in_paused` and no check at all."""
         if device is not None:
-            return Attempt(self._limiter.release, self._hold((self.limits.login_device, device)))
+            return Attempt(self._give_back, self._hold((self.limits.login_device, device)))
         with self._striking(source, self.limits.login_source):
             source_slots = self._hold(
                 (self.limits.login_source, source), (self.limits.login_source_account, f"{source}|{account}")
             )
         if unlock:
-            return Attempt(self._limiter.release, source_slots)
+            return Attempt(self._give_back, source_slots)
         key = f"account:{account}"
         try:
             account_slots = self._hold((self.limits.login_account, key), (self.limits.login_account_daily, key))
         except errors.TooManyRequests as refusal:
             self._give_back(source_slots)  # a paused account costs the source nothing
             raise errors.TooManyRequests(refusal.retry_after_seconds, SIGN_IN_PAUSED, code="sign_in_paused") from None
-        return Attempt(self._limiter.release, source_slots + account_slots)
+        return Attempt(self._give_back, source_slots + account_slots)
 
     # -- redemptions
 
@@ -330,8 +329,8 @@ class AbuseGuard:
         )
 
     def _give_back(self, slots: list[Slot]) -> None:
-        for slot in slots:
-            self._limiter.release(slot)
+        """Release the slots side by side (a successful sign-in gives back four)."""
+        run_parallel(self._pool, *(lambda slot=slot: self._limiter.release(slot) for slot in slots))
 
     def _global_failures(self) -> int:
         now = self._limiter.now()
