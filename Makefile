@@ -65,9 +65,11 @@ $(CHROMIUM) $(FAKETIME) $(NGINX):
 	$$SUDO apt-get update -qq && \
 	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(notdir $@) </dev/null >/dev/null
 
-# the README's screenshots (docs/screenshots): its own Azurite and local host
+# the README's screenshots (docs/screenshots): the guest page and the console on an Azurite and
+# local host of their own, the account pages as the journey test walks them
 screenshots: install $(CHROMIUM)
 	$(PY) -m tests.browser.screenshots
+	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest -q tests/browser/test_account_journey.py
 
 # starts its own Azurite and local host; prints the targets, writes bench/results/<time>.json
 # and, from it, docs/BENCHMARKS.md with its plots

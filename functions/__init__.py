@@ -8,6 +8,7 @@ import azure.functions as func
 def blueprints() -> list[func.Blueprint]:
     """Every area's blueprint, in registration order."""
     from functions import (
+        account,
         accounts,
         admin_api,
         bans,
@@ -40,7 +41,7 @@ def blueprints() -> list[func.Blueprint]:
         from functions import dev_mailbox
 
         bps.append(dev_mailbox.bp)
-    return [*bps, cleanup.bp, html.bp, guest.bp, console.bp]
+    return [*bps, cleanup.bp, html.bp, guest.bp, account.bp, console.bp]
 
 
 def _dev_mailbox_enabled() -> bool:

@@ -30,18 +30,19 @@ from functions.schemas.admin import AuditQuery, JobsQuery, LiftBan
 from functions.web import (
     DEVICE_COOKIE,
     SESSION_COOKIE,
+    SignedInHandler,
     console_base,
-    console_return_url,
     cookie,
     form_token,
     form_token_valid,
-    login_url,
     page,
     page_message,
     public_path_and_query,
     read_cookie,
     read_form,
     redirect,
+    return_url_within,
+    signed_in_page,
 )
 from shared import errors
 from shared.audit import AuditEventType
@@ -59,8 +60,6 @@ REFUSED = (
 )
 _CODE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
-ConsoleHandler = Callable[[RequestContext, dict[str, str] | None], func.HttpResponse]
-
 
 def route(rest: str = "") -> str:
     return f"{AREA}/{rest}" if rest else AREA
@@ -77,37 +76,18 @@ def signed_in(ctx: RequestContext) -> Session | None:
         return None
 
 
-def console(*, admin: bool = True) -> Callable[[ConsoleHandler], Callable]:
+def console(*, admin: bool = True) -> Callable[[SignedInHandler], Callable]:
     """A console page: no session -> the login page (coming back to this exact URL after);
     a session without role admin -> /admin/denied; a POST must carry the session's CSRF
     token. The handler gets the context (with `session`) and, for a POST, the form."""
-
-    def decorate(handler: ConsoleHandler) -> Callable:
-        def guarded(ctx: RequestContext) -> func.HttpResponse:
-            try:
-                session = ctx.services.authorizer.authorize(
-                    read_cookie(ctx.request, SESSION_COOKIE),
-                    Role.ADMIN if admin else None,
-                    allow_expired_password=not admin,
-                )
-            except errors.Unauthenticated:
-                back = public_path_and_query(ctx.request) if ctx.request.method == "GET" else console_base()
-                return redirect(login_url(back, console_base()))
-            except errors.Forbidden:
-                return redirect(f"{console_base()}/denied")
-            ctx.session = session
-            if ctx.request.method != "POST":
-                return handler(ctx, None)
-            form = read_form(ctx.request)
-            if not ctx.services.csrf.session_token_valid(session, form.get("csrfToken")):
-                return console_render(ctx, "error.html", 403, title="Refused", message=REFUSED)
-            return handler(ctx, form)
-
-        guarded.__name__ = handler.__name__
-        guarded.__doc__ = handler.__doc__
-        return page(guarded)
-
-    return decorate
+    return signed_in_page(
+        SESSION_COOKIE,
+        console_base,
+        lambda ctx: console_render(ctx, "error.html", 403, title="Refused", message=REFUSED),
+        role=Role.ADMIN if admin else None,
+        allow_expired_password=not admin,
+        denied=lambda: f"{console_base()}/denied",
+    )
 
 
 def console_render(ctx: RequestContext, template: str, status: int = 200, headers=None, **context) -> func.HttpResponse:
@@ -145,13 +125,13 @@ def console_login(ctx: RequestContext) -> func.HttpResponse:
     """Sign in with email and password; then back to `returnUrl` (a console path)."""
     req = ctx.request
     if req.method == "GET":
-        return_url = console_return_url(req.params.get("returnUrl"), console_base())
+        return_url = return_url_within(req.params.get("returnUrl"), console_base())
         session = signed_in(ctx)
         if session is not None:
             return redirect(return_url)
         return _login_form(ctx, return_url)
     form = read_form(req)
-    return_url = console_return_url(form.get("returnUrl"), console_base())
+    return_url = return_url_within(form.get("returnUrl"), console_base())
     email = form.get("email", "")[:254]
     if not form_token_valid(req, form):
         return _login_form(

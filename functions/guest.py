@@ -11,7 +11,7 @@ import azure.functions as func
 
 from functions.html import render
 from functions.http import RequestContext, status_of
-from functions.web import form_token, form_token_valid, page, page_message, read_form
+from functions.web import form_token, form_token_valid, human_size, page, page_message, read_form
 from shared import errors
 from shared.resources.guest import SharedResource, resource_id_from_link
 
@@ -99,13 +99,3 @@ def _resource(req, shared, *, status: int = 200, error: str | None = None, heade
     token, cookie_headers = form_token(req)
     return render("guest/resource.html", status, {**cookie_headers, **(headers or {})}, shared=shared,
                   csrf_token=token, error=error, size=human_size(shared.size))  # fmt: skip
-
-
-def human_size(size: int) -> str:
-    """1536 -> "1.5 KB"."""
-    value = float(size)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{size} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} bytes"

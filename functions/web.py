@@ -24,16 +24,20 @@ from functions.http import (
     status_of,
 )
 from shared import errors
+from shared.auth.authorization import Role
 from shared.services import services
 
 # Cookie names without their prefix (see `cookie_name`)
 SESSION_COOKIE = "console_session"  # the console's session token
+ACCOUNT_SESSION_COOKIE = "account_session"  # the account pages' session token (functions/account.py)
 DEVICE_COOKIE = "device"  # a known device's token (shared/auth/devices.py), for every sign-in page
 FORM_COOKIE = "form_nonce"  # the nonce behind anonymous forms' CSRF tokens
 HOST_PREFIX = "__Host-"
 CONSOLE_ROUTE = "/console"  # where the app serves the console; browsers see CONSOLE_BASE_PATH
 FORM_TYPE = "application/x-www-form-urlencoded"
+UPLOAD_TYPE = "multipart/form-data"
 MAX_FORM_FIELDS = 20
+UPLOAD_OVERHEAD = 64 * 1024  # an upload form's other fields and multipart framing
 _CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
 _ENCODED_SEPARATOR = re.compile(r"%(2f|5c)", re.IGNORECASE)
 
@@ -79,9 +83,12 @@ def read_cookie(req: func.HttpRequest, name: str) -> str | None:
 # --- forms -------------------------------------------------------------------------------
 
 
-def read_form(req: func.HttpRequest) -> dict[str, str]:
-    """A URL-encoded form body: the first value of each field."""
+def read_form(req: func.HttpRequest, *, files: bool = False) -> dict[str, str]:
+    """A URL-encoded form body, or with `files` also a multipart one (an upload: its
+    files are in `req.files`): the first value of each field."""
     content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if files and content_type == UPLOAD_TYPE:
+        return {name: req.form.get(name, "") for name in list(req.form.keys())[:MAX_FORM_FIELDS]}
     if content_type != FORM_TYPE:
         raise errors.UnsupportedMediaType("Send the form as application/x-www-form-urlencoded.")
     body = req.get_body()
@@ -146,9 +153,9 @@ def login_url(return_url: str, base: str = "/admin") -> str:
     return f"{base}/login?returnUrl={quote(return_url, safe='')}"
 
 
-def console_return_url(value: str | None, base: str = "/admin") -> str:
-    """`value`, its dot segments resolved, if it is a path of the console (under `base`)
-    on this site, else `base`.
+def return_url_within(value: str | None, base: str = "/admin") -> str:
+    """`value`, its dot segments resolved, if it is a path under `base` (the console's,
+    the account pages') on this site, else `base`.
 
     Refused: anything with a scheme or host (`https://evil.example`, `//evil.example`),
     backslashes (`/\\evil.example`, which browsers read as `//`), spaces and control
@@ -198,21 +205,35 @@ def minutes_text(seconds: int) -> str:
     return f"{minutes} minute" + ("" if minutes == 1 else "s")
 
 
+def human_size(size: int) -> str:
+    """1536 -> "1.5 KB"."""
+    value = float(size)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{size} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} bytes"
+
+
 # --- the page decorator ------------------------------------------------------------------
 
 PageHandler = Callable[[RequestContext], func.HttpResponse]
 
 
-def page(handler: PageHandler) -> Callable[[func.HttpRequest], func.HttpResponse]:
+def page(handler: PageHandler, *, upload: bool = False) -> Callable[[func.HttpRequest], func.HttpResponse]:
     """Turn `handler(ctx) -> HttpResponse` into a Functions HTTP handler for a page. A
     domain error the handler does not turn into a page of its own becomes the error page
-    with the matching status; a storage outage 503; anything else 500, never a traceback."""
+    with the matching status; a storage outage 503; anything else 500, never a traceback.
+    A form's body may be as large as a JSON body; an `upload` form's as a file and its
+    form fields."""
 
     def http_function(req: func.HttpRequest) -> func.HttpResponse:
         ctx = RequestContext(request=req, request_id=request_id(req), services=services())
 
         def work() -> func.HttpResponse:
-            check_request_size(req, ctx.services.settings.max_json_body_bytes)
+            settings = ctx.services.settings
+            body_limit = settings.resource_max_bytes + UPLOAD_OVERHEAD if upload else settings.max_json_body_bytes
+            check_request_size(req, body_limit)
             check_route_values(req)
             return handler(ctx)
 
@@ -222,6 +243,53 @@ def page(handler: PageHandler) -> Callable[[func.HttpRequest], func.HttpResponse
     http_function.__name__ = handler.__name__
     http_function.__doc__ = handler.__doc__
     return http_function
+
+
+SignedInHandler = Callable[[RequestContext, dict[str, str] | None], func.HttpResponse]
+
+
+def signed_in_page(
+    session_cookie: str,
+    login_base: Callable[[], str],
+    refused: Callable[[RequestContext], func.HttpResponse],
+    *,
+    role: Role | None = None,
+    allow_expired_password: bool = False,
+    denied: Callable[[], str] | None = None,
+    upload: bool = False,
+) -> Callable[[SignedInHandler], Callable[[func.HttpRequest], func.HttpResponse]]:
+    """A page behind a session cookie: no live session -> the login page under
+    `login_base()` (coming back to this exact URL after a GET); a session refused its
+    `role` (or its expired password) -> `denied()`, else the error page; a POST must carry
+    the session's CSRF token, else `refused(ctx)`. The handler gets the context (with
+    `session`) and, for a POST, the form (with `upload`, multipart too)."""
+
+    def decorate(handler: SignedInHandler) -> Callable[[func.HttpRequest], func.HttpResponse]:
+        def guarded(ctx: RequestContext) -> func.HttpResponse:
+            try:
+                ctx.session = ctx.services.authorizer.authorize(
+                    read_cookie(ctx.request, session_cookie), role, allow_expired_password=allow_expired_password
+                )
+            except errors.Unauthenticated:
+                base = login_base()
+                back = public_path_and_query(ctx.request) if ctx.request.method == "GET" else base
+                return redirect(login_url(back, base))
+            except errors.Forbidden:
+                if denied is None:
+                    raise
+                return redirect(denied())
+            if ctx.request.method != "POST":
+                return handler(ctx, None)
+            form = read_form(ctx.request, files=upload)
+            if not ctx.services.csrf.session_token_valid(ctx.session, form.get("csrfToken")):
+                return refused(ctx)
+            return handler(ctx, form)
+
+        guarded.__name__ = handler.__name__
+        guarded.__doc__ = handler.__doc__
+        return page(guarded, upload=upload)
+
+    return decorate
 
 
 def error_page(error: errors.DomainError) -> func.HttpResponse:

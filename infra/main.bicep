@@ -120,6 +120,9 @@ var appSettings = {
   // accounts and sessions
   BCRYPT_COST: string(profile.bcryptCost)
   PASSWORD_MAX_AGE_DAYS: '180'
+  PWNED_PASSWORDS_ENABLED: 'true'
+  PWNED_PASSWORDS_URL: 'https://api.pwnedpasswords.com'
+  PWNED_PASSWORDS_TIMEOUT_SECONDS: '2'
   SESSION_IDLE_MINUTES: string(profile.sessionIdleMinutes)
   SESSION_LIFETIME_HOURS: string(profile.sessionLifetimeHours)
   COOKIE_SECURE: 'true'

@@ -150,6 +150,14 @@ class Settings(BaseSettings):
     """bcrypt work factor for passwords (never below 10)."""
     password_max_age_days: int = Field(default=180, ge=1, le=3650)
     """After this a sign-in still works, but the session may only change the password."""
+    pwned_passwords_enabled: bool = True
+    """Refuse passwords found in known breaches at registration and password change
+    (Have I Been Pwned's range API: only 5 hex characters of the SHA-1 leave the service)."""
+    pwned_passwords_url: str = Field(default="https://api.pwnedpasswords.com", pattern=r"^https?://[^\s/?#]+$")
+    """Where the range API answers (`<url>/range/<prefix>`)."""
+    pwned_passwords_timeout_seconds: float = Field(default=2.0, gt=0, le=10)
+    """How long a check may take; past it (or on an error) the password is judged by the
+    other rules alone, and a warning is logged."""
     activation_code_digits: int = Field(default=4, ge=4, le=10)
     """Digits of the mailed activation code."""
     activation_code_ttl_seconds: int = Field(default=60, ge=10, le=3600)

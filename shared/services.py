@@ -337,6 +337,7 @@ class Services:
 
     @cached_property
     def accounts(self) -> AccountService:
+        from shared.accounts.breaches import BreachedPasswords
         from shared.accounts.passwords import PasswordHasher
         from shared.accounts.service import AccountService, InitialAdmin
         from shared.audit import guest_actor
@@ -359,6 +360,9 @@ class Services:
             password_max_age=timedelta(days=s.password_max_age_days),
             activation_ttl=timedelta(seconds=s.activation_code_ttl_seconds),
             pool=self.pool,
+            breaches=BreachedPasswords(s.pwned_passwords_url, s.pwned_passwords_timeout_seconds)
+            if s.pwned_passwords_enabled
+            else None,
             initial_admin=initial_admin,
             abuse=self.abuse,
             devices=self.devices,

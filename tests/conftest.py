@@ -29,6 +29,8 @@ def app_settings_for(connection_string: str) -> dict[str, str]:
         "MAIL_PROVIDER": "devmailbox",
         "DEV_MAILBOX_ENABLED": "true",
         "BCRYPT_COST": "10",  # the lowest the settings allow: keeps the suite fast
+        # no third party in the suite: the breach check's own tests run a fake of it
+        "PWNED_PASSWORDS_ENABLED": "false",
         "COOKIE_SECURE": "false",  # the pages are served over http://127.0.0.1 in tests
         # the local host rewrites /admin to the console's /console, as Front Door does in Azure
         "DEVHOST_EDGE_REWRITES": "/admin=/console",

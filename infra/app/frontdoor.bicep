@@ -20,7 +20,7 @@ param appPrincipalId string
 // Request fields that carry a password, code or token: the WAF log shows what a rule
 // matched, so these are replaced by asterisks before anything is written.
 var secretJsonFields = ['password', 'oldPassword', 'newPassword', 'code', 'unlockCode', 'token']
-var secretFormFields = ['password', 'code', 'csrfToken']
+var secretFormFields = ['password', 'oldPassword', 'newPassword', 'code', 'unlockCode', 'csrfToken']
 var secretHeaders = ['Authorization', 'X-Device-Token', 'x-functions-key']
 var jsonScrubbing = [for field in secretJsonFields: {
   matchVariable: 'RequestBodyJsonArgNames'
@@ -205,7 +205,8 @@ resource wafPolicy 'Microsoft.Network/FrontDoorWebApplicationFirewallPolicies@20
         }
         {
           // Sign-in, registration, unlock and redemption, through the API and through the
-          // HTML forms (/, /r/{id}, /admin/login): a tight budget per client IP.
+          // HTML forms (/, /r/{id}, /admin/login, the account pages' sign-in, unlock,
+          // registration, activation and password forms): a tight budget per client IP.
           name: 'SignInRateLimitPerIp'
           priority: 20
           enabledState: 'Enabled'
@@ -226,7 +227,7 @@ resource wafPolicy 'Microsoft.Network/FrontDoorWebApplicationFirewallPolicies@20
               matchVariable: 'RequestUri'
               operator: 'RegEx'
               transforms: ['UrlDecode', 'Lowercase']
-              matchValue: ['^(https?://[^/]+)?/((api/(sessions(/unlock)?|users(/activation(/resend)?)?|codes/redeem)|r/[^/?]+|admin/login)/?)?(\\?|$)']
+              matchValue: ['^(https?://[^/]+)?/((api/(sessions(/unlock)?|users(/activation(/resend)?)?|codes/redeem)|r/[^/?]+|admin/login|account/(login|unlock|register|activate|password))/?)?(\\?|$)']
             }
           ]
         }

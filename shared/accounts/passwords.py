@@ -2,7 +2,8 @@
 
 Policy (NIST SP 800-63B flavoured): 8 to 64 characters, at most 72 UTF-8 bytes
 (bcrypt's input limit: longer is refused, never truncated), a zxcvbn score of at least
-3 with the user's email as context, and not a common password. Passwords are NFKC
+3 with the user's email as context, not a common password, and (where the breach check
+is on, shared/accounts/breaches.py) not one seen in a known breach. Passwords are NFKC
 normalised first, so the same password typed on different systems hashes the same.
 
 bcrypt runs at the configured cost (never below 10). For an unknown user the check
@@ -15,7 +16,7 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import bcrypt
@@ -45,7 +46,8 @@ class Verdict:
     """What the policy says of a password: acceptable when there are no problems."""
 
     score: int
-    problems: list[str] = field(default_factory=list)  # too_short, too_long, too_many_bytes, too_weak, too_common
+    # too_short, too_long, too_many_bytes, too_weak, too_common, breached
+    problems: list[str] = field(default_factory=list)
     warning: str | None = None
     suggestions: list[str] = field(default_factory=list)
 
@@ -97,6 +99,22 @@ def check(password: str, email: str | None = None) -> Verdict:
         problems=problems,
         warning=str(warning) if warning is not None else None,
         suggestions=[str(s) for s in feedback.suggestions] if feedback else [],
+    )
+
+
+def describe(problem: str) -> str:
+    """A problem in words: "too_short" -> "too short"."""
+    return "found in a data breach" if problem == "breached" else problem.replace("_", " ")
+
+
+def breached(verdict: Verdict) -> Verdict:
+    """The verdict on a password otherwise acceptable but seen in a known breach
+    (shared/accounts/breaches.py): attackers try those first, whatever their score."""
+    return replace(
+        verdict,
+        problems=[*verdict.problems, "breached"],
+        warning="This password has appeared in a data breach.",
+        suggestions=["Choose a password you have not used anywhere else."],
     )
 
 

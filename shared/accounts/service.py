@@ -29,6 +29,7 @@ from shared import errors
 from shared.accounts import notices, passwords
 from shared.accounts.activation import ActivationStore, Check
 from shared.accounts.addresses import EmailAddress, InvalidEmail, parse_email
+from shared.accounts.breaches import BreachedPasswords
 from shared.accounts.passwords import PasswordHasher, Verdict
 from shared.accounts.registrations import PendingRegistrations
 from shared.accounts.unlock import UnlockCodes
@@ -124,9 +125,11 @@ class AccountService:
         registrations: PendingRegistrations,
         mail_budget: MailBudget,
         password_attempts: PasswordChangeAttempts,
+        breaches: BreachedPasswords | None = None,
     ):
         self.users = users
         self._pool = pool  # for leaf storage calls only
+        self._breaches = breaches  # None: the breach check is off (PWNED_PASSWORDS_ENABLED)
         self._activations = activations
         self._sessions = sessions
         self._authorizer = authorizer
@@ -478,13 +481,15 @@ class AccountService:
         self, password: str, email: str, *, event: AuditEventType, actor: str | None, request_id: str | None
     ) -> None:
         verdict = passwords.check(password, email)
+        if verdict.acceptable and self._breaches is not None and self._breaches.seen(passwords.normalise(password)):
+            verdict = passwords.breached(verdict)
         if not verdict.acceptable:
             self._audit.record(
                 event, "fail", reason="password_rejected", actor=actor, request_id=request_id,
                 details={"problems": ",".join(verdict.problems)},
             )  # fmt: skip
             raise errors.InvalidInput(
-                "The password was refused: " + ", ".join(p.replace("_", " ") for p in verdict.problems) + ".",
+                "The password was refused: " + ", ".join(map(passwords.describe, verdict.problems)) + ".",
                 code="password_rejected",
                 details=verdict.as_dict(),
             )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from shared.accounts.addresses import parse_email
 from shared.accounts.passwords import PasswordHasher
@@ -63,3 +64,25 @@ def share_file(svc: Services, owner: Account, name: str, data: bytes, content_ty
     resource, _ = svc.resources.put(owner.user_id, name, data, content_type)
     issued = svc.codes.issue(owner.user_id, resource.resource_id)
     return resource, issued.code
+
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def with_axe(context) -> None:
+    """axe-core in every page of the context: an init script, which the pages' CSP (no
+    inline script) does not apply to."""
+    context.add_init_script(path=AXE)
+
+
+def serious_violations(page) -> list[str]:
+    """axe-core's serious and critical violations of the page as it is now (WCAG 2.x A
+    and AA rules and best practices): "rule: selectors" each."""
+    return page.evaluate(
+        """async () => {
+            const result = await axe.run(document, {resultTypes: ["violations"]});
+            return result.violations
+                .filter((v) => v.impact === "serious" || v.impact === "critical")
+                .map((v) => v.id + ": " + v.nodes.map((n) => n.target.join(" ")).join(", "));
+        }"""
+    )

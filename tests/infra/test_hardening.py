@@ -67,7 +67,8 @@ def test_waf_log_scrubs_passwords_codes_tokens_and_cookies():
     variables = parsed(FRONT_DOOR)["variables"]
     json_fields = set(variables["secretJsonFields"]["value"])
     assert {"password", "oldPassword", "newPassword", "code", "unlockCode", "token"} <= json_fields
-    assert {"password", "code"} <= set(variables["secretFormFields"]["value"])
+    form_fields = set(variables["secretFormFields"]["value"])
+    assert {"password", "oldPassword", "newPassword", "code", "unlockCode", "csrfToken"} <= form_fields
     assert {"Authorization", "X-Device-Token"} <= set(variables["secretHeaders"]["value"])
     assert variables["cookieScrubbing"]["value"] == [
         {"matchVariable": "RequestCookieNames", "selectorMatchOperator": "EqualsAny", "state": "Enabled"}
@@ -114,6 +115,11 @@ SIGN_IN_PATHS = [
     "/",  # the guest form: paste the link, type the code
     "/r/AbCdEf0123456789abcdefgh",  # the guest page of one resource
     "/admin/login",  # the console's sign-in form (the app serves it as /console/login)
+    "/account/login",  # the account pages' forms that check a password or a code
+    "/account/unlock",
+    "/account/register",
+    "/account/activate",
+    "/account/password",
     "/api/sessions",
     "/api/sessions/unlock",
     "/api/users",
@@ -121,7 +127,10 @@ SIGN_IN_PATHS = [
     "/api/users/activation/resend",
     "/api/codes/redeem",
 ]
-OTHER_PATHS = ["/api/codes", "/api/resources", "/api/health", "/admin", "/admin/audit", "/r/x/y", "/api/users/me"]
+OTHER_PATHS = [
+    "/api/codes", "/api/resources", "/api/health", "/admin", "/admin/audit", "/r/x/y", "/api/users/me", "/account",
+    "/account/files", "/account/codes",
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("path", SIGN_IN_PATHS)

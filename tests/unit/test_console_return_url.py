@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from functions.web import console_return_url, login_url, minutes_text
+from functions.web import login_url, minutes_text, return_url_within
 
 
 @pytest.mark.parametrize(
@@ -12,7 +12,7 @@ from functions.web import console_return_url, login_url, minutes_text
     ["/admin", "/admin/", "/admin/audit?type=redeem&page=2", "/admin/users?q=a%40example.com", "/admin?x=1"],
 )
 def test_a_console_path_with_its_query_is_kept_exactly(kept):
-    assert console_return_url(kept) == kept
+    assert return_url_within(kept) == kept
 
 
 @pytest.mark.parametrize(
@@ -42,7 +42,7 @@ def test_a_console_path_with_its_query_is_kept_exactly(kept):
     ],
 )
 def test_anything_else_becomes_admin(refused):
-    assert console_return_url(refused) == "/admin"
+    assert return_url_within(refused) == "/admin"
 
 
 @pytest.mark.parametrize(
@@ -56,7 +56,7 @@ def test_anything_else_becomes_admin(refused):
     ],
 )
 def test_dot_segments_are_resolved_as_a_browser_resolves_them(asked, kept):
-    assert console_return_url(asked) == kept
+    assert return_url_within(asked) == kept
 
 
 @pytest.mark.parametrize(
@@ -78,12 +78,12 @@ def test_dot_segments_are_resolved_as_a_browser_resolves_them(asked, kept):
     ],
 )
 def test_a_path_that_leaves_the_console_once_resolved_becomes_admin(refused):
-    assert console_return_url(refused) == "/admin"
+    assert return_url_within(refused) == "/admin"
 
 
 def test_without_an_edge_rewrite_the_console_lives_under_console():
-    assert console_return_url("/console/audit?page=2", "/console") == "/console/audit?page=2"
-    assert console_return_url("/admin/audit", "/console") == "/console"
+    assert return_url_within("/console/audit?page=2", "/console") == "/console/audit?page=2"
+    assert return_url_within("/admin/audit", "/console") == "/console"
 
 
 def test_the_login_url_carries_the_return_url_encoded_whole():
@@ -97,3 +97,9 @@ def test_the_login_url_carries_the_return_url_encoded_whole():
                                                 (300, "5 minutes")])  # fmt: skip
 def test_waits_are_told_in_whole_minutes_rounded_up(seconds, text):
     assert minutes_text(seconds) == text
+
+
+def test_the_account_pages_keep_a_return_url_under_account_only():
+    assert return_url_within("/account/password", "/account") == "/account/password"
+    for refused in ("/admin", "/accounts", "/account/../admin", "/account/login", "https://evil.example/account"):
+        assert return_url_within(refused, "/account") == "/account"
