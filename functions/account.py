@@ -37,6 +37,7 @@ from functions.web import (
     read_form,
     redirect,
     return_url_within,
+    session_of,
     signed_in_page,
 )
 from shared import errors
@@ -199,7 +200,10 @@ def account_login(ctx: RequestContext) -> func.HttpResponse:
     cookie. While sign-in from new devices is paused, offers the unlock code."""
     req = ctx.request
     if req.method == "GET":
-        return _login_form(ctx, return_url=return_url_within(req.params.get("returnUrl"), BASE))
+        return_url = return_url_within(req.params.get("returnUrl"), BASE)
+        if session_of(ctx, ACCOUNT_SESSION_COOKIE) is not None:
+            return redirect(return_url)
+        return _login_form(ctx, return_url=return_url)
     form = read_form(req)
     return_url = return_url_within(form.get("returnUrl"), BASE)
     email = form.get("email", "")[:254]

@@ -42,12 +42,12 @@ from functions.web import (
     read_form,
     redirect,
     return_url_within,
+    session_of,
     signed_in_page,
 )
 from shared import errors
 from shared.audit import AuditEventType
 from shared.auth.authorization import Role
-from shared.auth.sessions import Session
 from shared.housekeeping.cleanup import JOB as CLEANUP_JOB
 
 bp = func.Blueprint()
@@ -66,14 +66,6 @@ def route(rest: str = "") -> str:
 
 
 # --- who is signed in ----------------------------------------------------------------------
-
-
-def signed_in(ctx: RequestContext) -> Session | None:
-    """The console session, whatever its role and password age (for sign-in and sign-out)."""
-    try:
-        return ctx.services.authorizer.authorize(read_cookie(ctx.request, SESSION_COOKIE), allow_expired_password=True)
-    except errors.Unauthenticated:
-        return None
 
 
 def console(*, admin: bool = True) -> Callable[[SignedInHandler], Callable]:
@@ -126,7 +118,7 @@ def console_login(ctx: RequestContext) -> func.HttpResponse:
     req = ctx.request
     if req.method == "GET":
         return_url = return_url_within(req.params.get("returnUrl"), console_base())
-        session = signed_in(ctx)
+        session = session_of(ctx, SESSION_COOKIE)
         if session is not None:
             return redirect(return_url)
         return _login_form(ctx, return_url)

@@ -25,6 +25,7 @@ from functions.http import (
 )
 from shared import errors
 from shared.auth.authorization import Role
+from shared.auth.sessions import Session
 from shared.services import services
 
 # Cookie names without their prefix (see `cookie_name`)
@@ -246,6 +247,15 @@ def page(handler: PageHandler, *, upload: bool = False) -> Callable[[func.HttpRe
 
 
 SignedInHandler = Callable[[RequestContext, dict[str, str] | None], func.HttpResponse]
+
+
+def session_of(ctx: RequestContext, session_cookie: str) -> Session | None:
+    """The live session in the cookie, whatever its role and password age (for the
+    sign-in pages: a signed-in visitor goes straight back)."""
+    try:
+        return ctx.services.authorizer.authorize(read_cookie(ctx.request, session_cookie), allow_expired_password=True)
+    except errors.Unauthenticated:
+        return None
 
 
 def signed_in_page(
