@@ -317,24 +317,28 @@ def account_issue(ctx: RequestContext, form) -> func.HttpResponse:
 @account_page()
 def account_revoke(ctx: RequestContext, form) -> func.HttpResponse:
     """Revoke one of the user's codes."""
-    try:
-        ctx.services.codes.revoke(ctx.session.user_id, form.get("codeId", "")[:64], request_id=ctx.request_id)
-    except (errors.InvalidInput, errors.NotFound, errors.Conflict) as error:
-        status, headers, message = failure(error)
-        return _home(ctx, status, headers, error=message)
-    return redirect(f"{BASE}?done=revoked")
+    code_id = form.get("codeId", "")[:64]
+    return _changed(ctx, lambda: ctx.services.codes.revoke(ctx.session.user_id, code_id, request_id=ctx.request_id),
+                    "revoked")  # fmt: skip
 
 
 @bp.route(route=route("files/link"), methods=["POST"])
 @account_page()
 def account_rotate(ctx: RequestContext, form) -> func.HttpResponse:
     """Give a file a new guest link (the old one leaked): its codes are revoked."""
+    resource_id = form.get("resourceId", "")[:64]
+    return _changed(ctx, lambda: ctx.services.codes.rotate_link(ctx.session.user_id, resource_id,
+                                                                request_id=ctx.request_id), "rotated")  # fmt: skip
+
+
+def _changed(ctx: RequestContext, change: Callable[[], object], done: str) -> func.HttpResponse:
+    """Make the change, then back to /account saying so (`DONE`); a refusal is shown there."""
     try:
-        ctx.services.codes.rotate_link(ctx.session.user_id, form.get("resourceId", "")[:64], request_id=ctx.request_id)
+        change()
     except (errors.InvalidInput, errors.NotFound, errors.Conflict) as error:
         status, headers, message = failure(error)
         return _home(ctx, status, headers, error=message)
-    return redirect(f"{BASE}?done=rotated")
+    return redirect(f"{BASE}?done={done}")
 
 
 def _home(ctx: RequestContext, status: int = 200, headers=None, **context) -> func.HttpResponse:

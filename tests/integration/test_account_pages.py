@@ -25,7 +25,7 @@ from .test_pages import cookie_value, hidden, request
 
 @pytest.fixture
 def svc(settings):
-    return services()
+    return services()  # the pages' own
 
 
 @pytest.fixture
