@@ -1,6 +1,7 @@
-"""The edge of the HTML pages (the guest pages and the admin console): form bodies,
-cookies, CSRF tokens of anonymous forms, redirects, local return URLs, and the error page
-(its status comes from the API's mapping, `functions.http.status_of`). Pages render with
+"""The edge of the HTML pages (the guest pages, the account pages and the admin console):
+form bodies and uploads, cookies, CSRF tokens of anonymous forms, the guard of signed-in
+pages, redirects, local return URLs, and the error page (its status comes from the API's
+mapping, `functions.http.status_of`). Pages render with
 `functions.html.render` (autoescaped Jinja2 under a CSP without inline script or style)."""
 
 from __future__ import annotations

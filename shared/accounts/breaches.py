@@ -20,7 +20,7 @@ import urllib.request
 logger = logging.getLogger(__name__)
 
 PREFIX_LENGTH = 5
-MAX_ANSWER_BYTES = 2 * 1024 * 1024  # about 1,000 suffixes of 37 bytes, padded to at most ~1,000 more
+MAX_ANSWER_BYTES = 1024 * 1024  # an answer is some 1,000 rows of about 40 bytes (padded: up to 1,000 more)
 USER_AGENT = "one-time-access-codes"  # the API refuses requests without one
 
 
