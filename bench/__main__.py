@@ -1,5 +1,6 @@
-"""`python -m bench [--small] [--only NAME,...] [--resume FILE]`: start Azurite and the local host,
-run the scenarios, print every target as PASS or FAIL, write the figures to bench/results/.
+"""`python -m bench [--small] [--only NAME,...] [--resume FILE [--again NAME,...]]`: start
+Azurite and the local host, run the scenarios, print every target as PASS or FAIL, write the
+figures to bench/results/.
 
 Exit status 0 when every target passes (1 otherwise), so `make bench` fails visibly."""
 
@@ -152,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         "--resume", type=Path, metavar="FILE",
         help="go on with a stopped run: keep its finished scenarios, run the others into the same file",
     )  # fmt: skip
+    parser.add_argument(
+        "--again", default="", metavar="NAME,...",
+        help="with --resume: measure these finished scenarios again (say, ones a busy machine disturbed)",
+    )  # fmt: skip
     parser.add_argument("--docs", action="store_true", help="then write docs/BENCHMARKS.md and its plots from this run")
     args = parser.parse_args(argv)
     chosen = [name.strip() for name in args.only.split(",") if name.strip()] or list(SCENARIOS)
@@ -168,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown size: {name}")
         sizes[name] = json.loads(value)
 
+    again = {name for name in args.again.split(",") if name}
+    if again and not args.resume:
+        parser.error("--again goes with --resume")
     if args.resume:
         path = args.resume
         results = {key: value for key, value in json.loads(path.read_text()).items() if key != "targets"}
@@ -188,8 +196,11 @@ def main(argv: list[str] | None = None) -> int:
             "durations_s": {},
         }
     for name in chosen:
-        if "error" not in results["scenarios"].get(name, {"error": "not run"}):
+        finished = "error" not in results["scenarios"].get(name, {"error": "not run"})
+        if finished and name not in again:
             continue
+        if args.resume:  # which scenarios ran in this part of the run
+            results["resumed_at"][-1].setdefault("scenarios", []).append(name)
         print(f"== {name} ...", flush=True)
         started = time.perf_counter()
         try:

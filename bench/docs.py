@@ -72,6 +72,11 @@ def render(results: dict, plots: list[Path], source: Path) -> str:
         f"Latest run: {results['started_at']}, sizes {results['sizes']} (`FULL` in bench/__main__.py",
         "is the full size; smaller sizes say what this run left out).",
         f"Load average when it started: {machine.get('load_average', 'not recorded')} (the machine is shared).",
+        *[
+            f"Resumed {resume['at']} (load average {resume['machine'].get('load_average', 'not recorded')}): "
+            f"{', '.join(resume.get('scenarios', [])) or 'the scenarios it had not finished'} ran then."
+            for resume in results.get("resumed_at", [])
+        ],
         "",
         "## Targets",
         "",

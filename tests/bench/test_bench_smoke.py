@@ -120,3 +120,20 @@ def test_the_command_prints_the_targets_and_writes_the_figures(tmp_path):
     document = json.loads(written.read_text())
     assert document["mode"] == "small" and document["machine"]["cpus"] >= 1
     assert {t["verdict"] for t in document["targets"]} <= {"PASS", "FAIL"}
+
+
+def test_a_resumed_run_measures_again_what_it_is_told_and_says_so(tmp_path):
+    def bench(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "bench", "--small", "--only", "mail", "--out", str(tmp_path), *args]
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+
+    first = bench()
+    (written,) = tmp_path.glob("*.json")
+    measured = json.loads(written.read_text())["scenarios"]["mail"]
+    kept = bench("--resume", str(written))  # a finished scenario is kept
+    assert json.loads(written.read_text())["scenarios"]["mail"] == measured, first.stdout + kept.stdout
+    again = bench("--resume", str(written), "--again", "mail")
+    document = json.loads(written.read_text())
+    assert "targets PASS" in again.stdout, again.stdout + again.stderr
+    assert [resume.get("scenarios") for resume in document["resumed_at"]] == [None, ["mail"]]
+    assert "load_average" in document["resumed_at"][1]["machine"]
