@@ -33,6 +33,7 @@ from shared.housekeeping.expiry import BATCH_LIMIT, bucket_of
 
 CODES_PER_ISSUER = 50  # of each kind: an issuer's partition holds expired and live codes
 SEED_CONCURRENCY = 64
+SEED_TRIES = 3
 FLOOR_CONCURRENCY = 32  # the services' pool, which the cleanup's purge uses
 LIVE_SPREAD_SECONDS = 600
 KEY = re.compile(r"PartitionKey(?:='|%3D%27|\s+eq\s+')([^'%]*(?:%[0-9A-Fa-f]{2}[^'%]*)*)")
@@ -93,7 +94,13 @@ def seed(storage, codes: list[AccessCode]) -> float:
     etags = [call.data["etag"] for call in inserted.calls]
     units = [(codes_table, batch) for batch in _grouped([owner_entity(code) for code in codes])]
     units += [(expiry_table, b) for b in _grouped([_index_entity(c, e) for c, e in zip(codes, etags, strict=True)])]
-    _all_ok(call_load(write, units, SEED_CONCURRENCY))
+    for _ in range(SEED_TRIES):  # upserts: a batch that timed out (Azurite busy at 200,000 rows) is sent again
+        done = call_load(write, units, SEED_CONCURRENCY)
+        units = [unit for unit, call in zip(units, done.calls, strict=True) if not call.ok]
+        if not units:
+            break
+    else:
+        _all_ok(done)  # raises, naming the calls that failed every try
     return time.perf_counter() - started
 
 
