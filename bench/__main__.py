@@ -138,6 +138,10 @@ def _commit() -> str:
     return head.stdout.strip() + (" (with changes)" if dirty.strip() else "")
 
 
+def _level(key: str) -> int | str:
+    return int(key) if key.isdigit() else key
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--small", action="store_true", help="small N: the smoke version (seconds, not minutes)")
@@ -171,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         name, _, value = override.partition("=")
         if name not in sizes:
             parser.error(f"unknown size: {name}")
-        sizes[name] = json.loads(value)
+        # JSON keys are strings; the latency levels are concurrencies, so numbers
+        sizes[name] = json.loads(value, object_pairs_hook=lambda pairs: {_level(k): v for k, v in pairs})
 
     again = {name for name in args.again.split(",") if name}
     if again and not args.resume:

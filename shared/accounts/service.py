@@ -19,7 +19,7 @@ import hmac
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future, wait
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -272,28 +272,35 @@ class AccountService:
         device the source's and the account's, or, with an unlock code, only the
         source's. Returns the session and the device token to keep."""
         self.ensure_initial_admin()
-        user, device = self._check_credentials(
+        user, device, releasing = self._check_credentials(
             email, password, event=AuditEventType.LOGIN, client_ip=client_ip, request_id=request_id,
             device_token=device_token, unlock_code=unlock_code,
         )  # fmt: skip
-        if user.status != "active":
-            reason = "not_activated" if user.status == "pending" else "locked"
-            self._audit.record(AuditEventType.LOGIN, "fail", reason=reason, actor=user.user_id, request_id=request_id)
-            if user.status == "pending":
-                raise errors.Forbidden("Activate the account first.", code="account_not_activated")
-            raise errors.Forbidden("The account is locked.", code="account_locked")
-        expired = self._password_expired(user)
-        known = device is not None
-        # the device's row and the session's are independent: trust runs beside create
-        trusted = self._pool.submit(self._devices.trust, user, device_token if known else None)
-        token, session = self._sessions.create(user.user_id, user.role, password_expired=expired)
-        device_token = trusted.result()
-        self._end_if_outdated(user, session, request_id=request_id)
-        self._audit.record(
-            AuditEventType.LOGIN, "ok", actor=user.user_id, request_id=request_id,
-            details={"passwordExpired": expired, "knownDevice": known, "unlockCode": unlock_code is not None},
-        )  # fmt: skip
-        return Login(token, session, device_token)
+        try:
+            if user.status != "active":
+                reason = "not_activated" if user.status == "pending" else "locked"
+                self._audit.record(
+                    AuditEventType.LOGIN, "fail", reason=reason, actor=user.user_id, request_id=request_id
+                )
+                if user.status == "pending":
+                    raise errors.Forbidden("Activate the account first.", code="account_not_activated")
+                raise errors.Forbidden("The account is locked.", code="account_locked")
+            expired = self._password_expired(user)
+            known = device is not None
+            # the device's row and the session's are independent: trust runs beside create
+            trusted = self._pool.submit(self._devices.trust, user, device_token if known else None)
+            token, session = self._sessions.create(user.user_id, user.role, password_expired=expired)
+            device_token = trusted.result()
+            self._end_if_outdated(user, session, request_id=request_id)
+            self._audit.record(
+                AuditEventType.LOGIN, "ok", actor=user.user_id, request_id=request_id,
+                details={"passwordExpired": expired, "knownDevice": known, "unlockCode": unlock_code is not None},
+            )  # fmt: skip
+            return Login(token, session, device_token)
+        finally:
+            # the slots go back beside the rest of the sign-in; one not given back only
+            # counts this sign-in as a failure, the safe side
+            wait(releasing)
 
     def request_unlock(self, email: str, *, client_ip: str | None = None, request_id: str | None = None) -> None:
         """Mail an unlock code. The same answer, and the same storage work, whether or not
@@ -498,7 +505,11 @@ class AccountService:
         self, email: str, password: str, *, event: AuditEventType, client_ip: str | None, request_id: str | None
     ) -> User:
         """The user these credentials belong to, or Unauthenticated (see `_check_credentials`)."""
-        return self._check_credentials(email, password, event=event, client_ip=client_ip, request_id=request_id)[0]
+        user, _, releasing = self._check_credentials(
+            email, password, event=event, client_ip=client_ip, request_id=request_id
+        )
+        wait(releasing)  # as in `login`
+        return user
 
     def _check_credentials(
         self,
@@ -510,17 +521,18 @@ class AccountService:
         request_id: str | None,
         device_token: str | None = None,
         unlock_code: str | None = None,
-    ) -> tuple[User, str | None]:
-        """The user these credentials belong to and the id of the known device they came
-        from (or None), else Unauthenticated. An unknown or malformed address costs the
-        same bcrypt work as a wrong password. The limits (shared.limits.guard) take their
-        slots before anything is checked; while unknown devices are paused every answer
-        to them is the same, right password or wrong. On a new device an unlock code is
-        checked first, and the password only when the code is right (a wrong password
-        uses the code up)."""
+    ) -> tuple[User, str | None, list[Future]]:
+        """The user these credentials belong to, the id of the known device they came
+        from (or None) and the limits' slots being given back (the caller waits on them),
+        else Unauthenticated. An unknown or malformed address costs the same bcrypt work as
+        a wrong password. The limits (shared.limits.guard) take their slots before
+        anything is checked; while unknown devices are paused every answer to them is the
+        same, right password or wrong. On a new device an unlock code is checked first,
+        and the password only when the code is right (a wrong password uses the code up)."""
         account = self._account_key(email)
-        user = self.users.by_email_hash(EmailAddress(email, account).key_hash)
-        device = self._devices.recognise(device_token, user)
+        # the account is read beside the slots, unless a device token needs it first
+        user_read = self._pool.submit(self.users.by_email_hash, EmailAddress(email, account).key_hash)
+        device = self._devices.recognise(device_token, user_read.result()) if device_token else None
         unlock_code = unlock_code if device is None else None
         attempt = None
         if client_ip is not None:
@@ -529,17 +541,17 @@ class AccountService:
                     client_ip, account, device=device, unlock=unlock_code is not None
                 )
             except errors.TooManyRequests as refusal:
+                user = user_read.result()
                 actor = user.user_id if user else self._guest(client_ip)
                 self._audit.record(event, "fail", reason=refusal.code, actor=actor, request_id=request_id)
                 if refusal.code == "sign_in_paused" and user is not None and self._abuse.pause_notice_due(account):
                     self._mail(user.email, notices.sign_in_paused())
                 raise
+        user = user_read.result()
         if unlock_code is not None and not self._unlock_codes.redeem(account, unlock_code):
             reason = "wrong_unlock_code"
         elif self._hasher.verify(password, user.password_hash if user else None):
-            if attempt is not None:
-                attempt.release()
-            return user, device
+            return user, device, attempt.releasing() if attempt is not None else []
         else:
             reason = "wrong_password" if user else "unknown_email"
         self._audit.record(

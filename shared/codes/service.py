@@ -143,14 +143,18 @@ class CodeService:
         """A new code for one of the issuer's resources; the value is returned only here.
         A resource has at most MAX_ACTIVE_CODES_PER_RESOURCE active codes, strictly (a slot
         is claimed before the code is stored; the brute-force figures rely on it)."""
+        # the resource and its slots are read beside the reservations: nothing is written,
+        # and nothing said, before ownership is checked
         resource_read = self._pool.submit(self._resources.owned, issuer_id, resource_id)
+        slots_read = self._pool.submit(self._slots.held, resource_id)
         self._abuse.reserve_issuance(issuer_id, source)
         resource = resource_read.result()
         now = self._clock.now()
         code_id = new_code_id()
         expires_at = now + (ttl or self._default_ttl)
         holder = {"codeId": code_id, "issuerId": issuer_id, "expiresAt": expires_at, "claimedAt": now}
-        if not self._slots.claim(resource.resource_id, holder, now=now, still_active=self._slot_still_active):
+        slots = slots_read.result()
+        if not self._slots.claim(resource_id, slots, holder, now=now, still_active=self._slot_still_active):
             raise errors.Conflict(
                 f"This resource already has {self._slots.per_resource} active codes; revoke one or wait.",
                 code="too_many_active_codes",

@@ -31,17 +31,23 @@ class ActiveCodeSlots:
         self._table = table
         self.per_resource = per_resource
 
-    def claim(self, resource_id: str, holder: dict, *, now: datetime, still_active: Callable[[dict], bool]) -> bool:
-        """Take a slot of the resource for a code (`holder`: codeId, issuerId, expiresAt);
-        False when all are held by active codes. `still_active(slot)` tells whether an
-        unexpired slot's code is still active (a read of its code)."""
-        partition = code_partition(resource_id)
-        slots = list(
+    def held(self, resource_id: str) -> list[dict]:
+        """The resource's slot rows, for `claim`."""
+        return list(
             self._table.query_entities(
                 "PartitionKey eq @pk and RowKey gt @low and RowKey lt @high",
-                parameters={"pk": partition, "low": SLOT_PREFIX, "high": "slot;"},
+                parameters={"pk": code_partition(resource_id), "low": SLOT_PREFIX, "high": "slot;"},
             )
         )
+
+    def claim(
+        self, resource_id: str, slots: list[dict], holder: dict, *, now: datetime, still_active: Callable[[dict], bool]
+    ) -> bool:
+        """Take a slot of the resource for a code (`holder`: codeId, issuerId, expiresAt);
+        False when all are held by active codes. `slots`: the rows `held` read, which may
+        be out of date (every write here is conditional). `still_active(slot)` tells
+        whether an unexpired slot's code is still active (a read of its code)."""
+        partition = code_partition(resource_id)
         taken = {_number(slot) for slot in slots}
         for number in (n for n in range(self.per_resource) if n not in taken):
             try:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -121,15 +121,16 @@ class ResourceAttempts:
 
 @dataclass
 class Attempt:
-    """Slots held for one password check (or unlock code): `release` gives them back when
-    the try turns out not to count (it succeeded), a failure keeps them."""
+    """Slots held for one password check (or unlock code): `releasing` gives them back
+    when the try turns out not to count (it succeeded), a failure keeps them."""
 
-    _give_back: Callable[[list[Slot]], None]
+    _giving_back: Callable[[list[Slot]], list[Future]]
     slots: list[Slot]
 
-    def release(self) -> None:
-        self._give_back(self.slots)
-        self.slots = []
+    def releasing(self) -> list[Future]:
+        """Start giving the slots back; the caller waits on the futures beside its own work."""
+        futures, self.slots = self._giving_back(self.slots), []
+        return futures
 
 
 class AbuseGuard:
@@ -234,20 +235,20 @@ class AbuseGuard:
         try the source's, then the account's, and past those TooManyRequests with code
         `sign_in_paused` and no check at all."""
         if device is not None:
-            return Attempt(self._give_back, self._hold((self.limits.login_device, device)))
+            return Attempt(self._giving_back, self._hold((self.limits.login_device, device)))
         with self._striking(source, self.limits.login_source):
             source_slots = self._hold(
                 (self.limits.login_source, source), (self.limits.login_source_account, f"{source}|{account}")
             )
         if unlock:
-            return Attempt(self._give_back, source_slots)
+            return Attempt(self._giving_back, source_slots)
         key = f"account:{account}"
         try:
             account_slots = self._hold((self.limits.login_account, key), (self.limits.login_account_daily, key))
         except errors.TooManyRequests as refusal:
             self._give_back(source_slots)  # a paused account costs the source nothing
             raise errors.TooManyRequests(refusal.retry_after_seconds, SIGN_IN_PAUSED, code="sign_in_paused") from None
-        return Attempt(self._give_back, source_slots + account_slots)
+        return Attempt(self._giving_back, source_slots + account_slots)
 
     # -- redemptions
 
@@ -328,9 +329,13 @@ class AbuseGuard:
             and self._limiter.reserved_before(self.limits.redeem_source, source) > 0
         )
 
+    def _giving_back(self, slots: list[Slot]) -> list[Future]:
+        """Start releasing the slots side by side (a successful sign-in gives back four)."""
+        return [self._pool.submit(self._limiter.release, slot) for slot in slots]
+
     def _give_back(self, slots: list[Slot]) -> None:
-        """Release the slots side by side (a successful sign-in gives back four)."""
-        run_parallel(self._pool, *(lambda slot=slot: self._limiter.release(slot) for slot in slots))
+        for released in self._giving_back(slots):
+            released.result()
 
     def _global_failures(self) -> int:
         now = self._limiter.now()

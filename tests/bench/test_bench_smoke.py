@@ -137,3 +137,16 @@ def test_a_resumed_run_measures_again_what_it_is_told_and_says_so(tmp_path):
     assert "targets PASS" in again.stdout, again.stdout + again.stderr
     assert [resume.get("scenarios") for resume in document["resumed_at"]] == [None, ["mail"]]
     assert "load_average" in document["resumed_at"][1]["machine"]
+
+
+def test_a_size_given_on_the_command_line_sets_the_latency_levels(tmp_path):
+    levels = '{"1": 3, "16": 16, "200": 20}'  # JSON keys are strings; the levels are numbers
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--small", "--only", "latency", "--size", f"latency={levels}",
+         "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    (written,) = tmp_path.glob("*.json")
+    figures = json.loads(written.read_text())["scenarios"]["latency"]
+    assert "error" not in figures, result.stdout + result.stderr
+    assert figures["service"]["issue"]["c16"]["n"] == 16
