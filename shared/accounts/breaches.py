@@ -5,7 +5,8 @@ The API answers every hash suffix it knows under that prefix, padded with zero-c
 rows (`Add-Padding`) so that not even the answer's size tells which prefix was asked;
 the match is made here. A password seen in a breach at least once is refused.
 
-When the API does not answer within the timeout, or answers with an error, the password
+When the API does not answer within the timeout (the whole answer, not each read of it),
+or answers with an error, the password
 is judged by the other rules alone: registration and password change keep working
 through a third party's outage. A warning is logged, without the password or its hash.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 import urllib.error
 import urllib.request
 
@@ -35,13 +37,26 @@ class BreachedPasswords:
         prefix, suffix = digest[:PREFIX_LENGTH], digest[PREFIX_LENGTH:]
         url = f"{self._base_url}/range/{prefix}"  # http(s) only: the setting's pattern
         request = urllib.request.Request(url, headers={"Add-Padding": "true", "User-Agent": USER_AGENT})  # noqa: S310
+        deadline = time.monotonic() + self._timeout
         try:
             with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310
-                answer = response.read(MAX_ANSWER_BYTES).decode("ascii", "replace")
+                answer = _read_before(response, deadline).decode("ascii", "replace")
         except (OSError, ValueError) as error:  # URLError, HTTPError and timeouts are OSErrors
             logger.warning("Breached-password check skipped: the range API did not answer (%s)", type(error).__name__)
             return False
         return any(_counted(line, suffix) for line in answer.splitlines())
+
+
+def _read_before(response, deadline: float) -> bytes:
+    """The answer's body, up to MAX_ANSWER_BYTES, as it arrives; TimeoutError once the
+    deadline has passed. The socket's timeout bounds each read only, so a server sending
+    a byte now and then would otherwise hold a registration for as long as it likes."""
+    body = bytearray()
+    while len(body) < MAX_ANSWER_BYTES and (chunk := response.read1(MAX_ANSWER_BYTES - len(body))):
+        body += chunk
+        if time.monotonic() > deadline:
+            raise TimeoutError
+    return bytes(body)
 
 
 def _counted(line: str, suffix: str) -> bool:

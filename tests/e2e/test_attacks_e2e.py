@@ -314,22 +314,35 @@ def keep_cookies(jar: dict[str, str], response: httpx.Response) -> None:
         jar[name] = value
 
 
-def console_sign_in(edge, jar: dict[str, str], email: str, password: str, source: str) -> httpx.Response:
-    """The console's sign-in form as a browser holding these cookies sends it (form token
-    and its cookie); the browser keeps what the answers set."""
+def cookie_header(jar: dict[str, str]) -> str:
+    return "; ".join(f"{name}={value}" for name, value in jar.items())
+
+
+def form_token_in(page: httpx.Response) -> str:
+    return re.search(r'name="csrfToken" value="([^"]+)"', page.text).group(1)
+
+
+def form_sign_in(edge, jar: dict[str, str], base: str, email: str, password: str, source: str, **fields):
+    """A sign-in page's form (`base`: /admin, the console, or /account) as a browser
+    holding these cookies sends it (form token and its cookie); the browser keeps what
+    the answers set."""
     jar.pop("console_session", None)
+    jar.pop("account_session", None)
 
     def as_the_browser(response: httpx.Response) -> httpx.Response:
         keep_cookies(jar, response)
         return response
 
     def headers() -> dict[str, str]:
-        return {**via(source), "cookie": "; ".join(f"{name}={value}" for name, value in jar.items())}
+        return {**via(source), "cookie": cookie_header(jar)}
 
-    form = as_the_browser(edge.client.get("/admin/login", headers=headers()))
-    token = re.search(r'name="csrfToken" value="([^"]+)"', form.text).group(1)
-    fields = {"email": email, "password": password, "csrfToken": token, "returnUrl": "/admin"}
-    return as_the_browser(edge.client.post("/admin/login", data=fields, headers=headers()))
+    form = as_the_browser(edge.client.get(f"{base}/login", headers=headers()))
+    fields = {"email": email, "password": password, "csrfToken": form_token_in(form), "returnUrl": base, **fields}
+    return as_the_browser(edge.client.post(f"{base}/login", data=fields, headers=headers()))
+
+
+def console_sign_in(edge, jar: dict[str, str], email: str, password: str, source: str) -> httpx.Response:
+    return form_sign_in(edge, jar, "/admin", email, password, source)
 
 
 def test_the_console_keeps_a_device_cookie_that_signs_in_while_new_devices_are_paused(edge, accounts):
@@ -343,3 +356,55 @@ def test_the_console_keeps_a_device_cookie_that_signs_in_while_new_devices_are_p
         sign_in(edge, owner, "not-the-password", source)
     assert console_sign_in(edge, {}, owner, PASSWORD, ipv4()).status_code == 429
     assert console_sign_in(edge, known, owner, PASSWORD, ipv4()).status_code == 303
+
+
+def page_error(page: httpx.Response) -> str:
+    return re.search(r'id="form-error">([^<]+)<', page.text).group(1)
+
+
+def test_a_botnet_on_the_account_sign_in_page_cannot_keep_the_owner_out(edge, accounts, settings):
+    owner = active_user(accounts)
+    known: dict[str, str] = {}
+    assert form_sign_in(edge, known, "/account", owner, PASSWORD, ipv4()).status_code == 303
+    budget = limit_from("login-fail-account", settings.limit_login_failures_per_account)
+    began = datetime.now(UTC)
+
+    def attack(source: str) -> httpx.Response:
+        return form_sign_in(edge, {}, "/account", owner, f"guess-{secrets.token_hex(4)}", source)
+
+    def owner_in_the_known_browser(_) -> httpx.Response:
+        return form_sign_in(edge, dict(known), "/account", owner, PASSWORD, ipv4())
+
+    with ThreadPoolExecutor(16) as pool:
+        attacks = pool.map(attack, addresses(400))
+        owner_during = [pool.submit(owner_in_the_known_browser, n) for n in range(3)]
+        attacks = list(attacks)
+    seen = statuses(attacks)
+    print(f"\n400 addresses on the account sign-in page, one wrong password each: {seen}")
+    assert set(seen) <= {401, 429}
+    windows = {budget.window_of(began)[0], budget.window_of(datetime.now(UTC))[0]}
+    assert seen.get(401, 0) <= budget.limit * len(windows)
+    assert all(future.result().status_code == 303 for future in owner_during)
+
+    # a new browser: the right password is answered as a wrong one, and the page offers the unlock code
+    right = form_sign_in(edge, {}, "/account", owner, PASSWORD, ipv4())
+    wrong = form_sign_in(edge, {}, "/account", owner, "not-the-password", ipv4())
+    assert right.status_code == wrong.status_code == 429
+    assert page_error(right) == page_error(wrong)
+    assert 'name="unlockCode"' in right.text and 'action="/account/unlock"' in right.text
+
+    # ... and the owner asks for the code there and signs in with it
+    browser: dict[str, str] = {}
+    source = f"{ipv6_subnet()}::1"
+    page = edge.client.get("/account/login", headers=via(source))
+    keep_cookies(browser, page)
+    asked = edge.client.post(
+        "/account/unlock",
+        data={"email": owner, "csrfToken": form_token_in(page)},
+        headers={**via(source), "cookie": cookie_header(browser)},
+    )
+    assert asked.status_code == 200 and "unlock code is on its way" in asked.text
+    code = re.search(r"unlock code is (\d{6})\.", wait_for_mail(edge, owner, "unlock_code")["text"]).group(1)
+    unlocked = form_sign_in(edge, browser, "/account", owner, PASSWORD, source, unlockCode=code)
+    assert unlocked.status_code == 303, page_error(unlocked)
+    assert unlocked.headers["location"] == "/account" and "account_session" in browser
