@@ -6,9 +6,9 @@ rows (`Add-Padding`) so that not even the answer's size tells which prefix was a
 the match is made here. A password seen in a breach at least once is refused.
 
 When the API does not answer within the timeout (the whole answer, not each read of it),
-or answers with an error, the password
-is judged by the other rules alone: registration and password change keep working
-through a third party's outage. A warning is logged, without the password or its hash.
+or answers with an error, the password is judged by the other rules alone: registration
+and password change keep working through a third party's outage. A warning is logged,
+without the password or its hash.
 """
 
 from __future__ import annotations
