@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         if results["sizes"] != json.loads(json.dumps(sizes)):
             parser.error(f"give the sizes of the stopped run: {json.dumps(results['sizes'])}")
         results.setdefault("resumed_at", []).append(
-            {"at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": environment_facts()}
+            {"at": datetime.now(UTC).isoformat(timespec="seconds"), "commit": _commit(), "machine": environment_facts()}
         )
     else:
         path = report.new_path(args.out)

@@ -69,11 +69,13 @@ def render(results: dict, plots: list[Path], source: Path) -> str:
         f"written from `{source.relative_to(ROOT)}` (a copy of that run's results file) by",
         "`python -m bench.docs`.",
         "",
-        f"Latest run: {results['started_at']}, sizes {results['sizes']} (`FULL` in bench/__main__.py",
+        f"Latest run: {results['started_at']} at commit {results.get('commit', 'not recorded')},",
+        f"sizes {results['sizes']} (`FULL` in bench/__main__.py",
         "is the full size; smaller sizes say what this run left out).",
         f"Load average when it started: {machine.get('load_average', 'not recorded')} (the machine is shared).",
         *[
-            f"Resumed {resume['at']} (load average {resume['machine'].get('load_average', 'not recorded')}): "
+            f"Resumed {resume['at']} at commit {resume.get('commit', 'not recorded')} "
+            f"(load average {resume['machine'].get('load_average', 'not recorded')}): "
             f"{', '.join(resume.get('scenarios', [])) or 'the scenarios it had not finished'} ran then."
             for resume in results.get("resumed_at", [])
         ],

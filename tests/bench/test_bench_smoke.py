@@ -137,6 +137,7 @@ def test_a_resumed_run_measures_again_what_it_is_told_and_says_so(tmp_path):
     assert "targets PASS" in again.stdout, again.stdout + again.stderr
     assert [resume.get("scenarios") for resume in document["resumed_at"]] == [None, ["mail"]]
     assert "load_average" in document["resumed_at"][1]["machine"]
+    assert document["resumed_at"][1]["commit"] == document["commit"]  # the page names the commit of each part
 
 
 def test_a_size_given_on_the_command_line_sets_the_latency_levels(tmp_path):
