@@ -4,11 +4,11 @@ rows directly.
 Seeding writes the codes engineer's layout straight into storage: per code a code row
 (in its resource's partition; a resource each, as codes spread over many resources), an
 owner row (the issuer's partition, shared by expired and live codes) and an expiry-index
-row (the expiry bucket's partition) carrying the ETag the code row's insert returned, as
-issuing writes it. Expired codes expire in the two hours before the seed
-began; live ones are issued then with the longest lifetime. The cleanup runs on a clock
-held at that moment: on a small machine, seeding 200,000 codes takes longer than a code
-lives, and the live codes must still be live when the cleanup runs.
+row (the expiry bucket's partition) carrying the ETag the code row's write returned, as
+issuing writes it. Expired codes expire in the two hours before the seed began; live ones
+are issued then with the longest lifetime. The cleanup runs on a clock held at that
+moment: on a small machine, seeding 200,000 codes takes longer than a code lives, and the
+live codes must still be live when the cleanup runs.
 
 The cleanup runs in this process (the timer function only calls `services().cleanup.run()`)
 with a request hook on its storage clients, so every storage request it makes is counted
