@@ -88,29 +88,35 @@ def statuses(responses: list[httpx.Response]) -> dict[int, int]:
 # --- accounts ---------------------------------------------------------------------------
 
 
+def wrong_passwords_beside_the_owner(budget, attack, sources: list[str], owner_signs_in, owner_tries: int):
+    """Each source sends one wrong password, 16 at a time, while the owner signs in
+    `owner_tries` times. Checks that every attack was refused and that no more passwords
+    were checked than the account's budget in each window the attack touched; returns the
+    attack's statuses and the owner's answers."""
+    began = datetime.now(UTC)
+    with ThreadPoolExecutor(16) as pool:
+        attacks = pool.map(attack, sources)
+        owner_during = [pool.submit(owner_signs_in) for _ in range(owner_tries)]
+        seen = statuses(list(attacks))
+    assert set(seen) <= {401, 429}
+    windows = {budget.window_of(began)[0], budget.window_of(datetime.now(UTC))[0]}
+    assert seen.get(401, 0) <= budget.limit * len(windows)
+    return seen, [future.result() for future in owner_during]
+
+
 def test_a_thousand_addresses_cannot_keep_the_owner_out(edge, accounts, settings):
     owner = active_user(accounts)
     device = sign_in(edge, owner, PASSWORD, ipv4()).json()["data"]["deviceToken"]
     budget = limit_from("login-fail-account", settings.limit_login_failures_per_account)
-    began = datetime.now(UTC)
-
-    def attack(source: str) -> httpx.Response:
-        return sign_in(edge, owner, f"guess-{secrets.token_hex(4)}", source)
-
-    def owner_on_known_device(_) -> httpx.Response:
-        return sign_in(edge, owner, PASSWORD, ipv4(), device=device)
-
-    with ThreadPoolExecutor(16) as pool:
-        attacks = pool.map(attack, addresses(1000))
-        owner_during = [pool.submit(owner_on_known_device, n) for n in range(5)]
-        attacks = list(attacks)
-    seen = statuses(attacks)
+    seen, owner_during = wrong_passwords_beside_the_owner(
+        budget,
+        lambda source: sign_in(edge, owner, f"guess-{secrets.token_hex(4)}", source),
+        addresses(1000),
+        lambda: sign_in(edge, owner, PASSWORD, ipv4(), device=device),
+        5,
+    )
     print(f"\n1,000 addresses, one wrong password each: {seen}")
-    assert set(seen) <= {401, 429}
-    # passwords checked: the account's short-window budget, in each window the attack touched
-    windows = {budget.window_of(began)[0], budget.window_of(datetime.now(UTC))[0]}
-    assert seen.get(401, 0) <= budget.limit * len(windows)
-    assert all(future.result().status_code == 201 for future in owner_during)
+    assert all(answer.status_code == 201 for answer in owner_during)
 
     # a new device: paused, the same answer with the right password as with a wrong one
     right = sign_in(edge, owner, PASSWORD, ipv4())
@@ -367,24 +373,15 @@ def test_a_botnet_on_the_account_sign_in_page_cannot_keep_the_owner_out(edge, ac
     known: dict[str, str] = {}
     assert form_sign_in(edge, known, "/account", owner, PASSWORD, ipv4()).status_code == 303
     budget = limit_from("login-fail-account", settings.limit_login_failures_per_account)
-    began = datetime.now(UTC)
-
-    def attack(source: str) -> httpx.Response:
-        return form_sign_in(edge, {}, "/account", owner, f"guess-{secrets.token_hex(4)}", source)
-
-    def owner_in_the_known_browser(_) -> httpx.Response:
-        return form_sign_in(edge, dict(known), "/account", owner, PASSWORD, ipv4())
-
-    with ThreadPoolExecutor(16) as pool:
-        attacks = pool.map(attack, addresses(400))
-        owner_during = [pool.submit(owner_in_the_known_browser, n) for n in range(3)]
-        attacks = list(attacks)
-    seen = statuses(attacks)
+    seen, owner_during = wrong_passwords_beside_the_owner(
+        budget,
+        lambda source: form_sign_in(edge, {}, "/account", owner, f"guess-{secrets.token_hex(4)}", source),
+        addresses(400),
+        lambda: form_sign_in(edge, dict(known), "/account", owner, PASSWORD, ipv4()),
+        3,
+    )
     print(f"\n400 addresses on the account sign-in page, one wrong password each: {seen}")
-    assert set(seen) <= {401, 429}
-    windows = {budget.window_of(began)[0], budget.window_of(datetime.now(UTC))[0]}
-    assert seen.get(401, 0) <= budget.limit * len(windows)
-    assert all(future.result().status_code == 303 for future in owner_during)
+    assert all(answer.status_code == 303 for answer in owner_during)
 
     # a new browser: the right password is answered as a wrong one, and the page offers the unlock code
     right = form_sign_in(edge, {}, "/account", owner, PASSWORD, ipv4())
