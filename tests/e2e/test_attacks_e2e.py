@@ -320,31 +320,29 @@ def keep_cookies(jar: dict[str, str], response: httpx.Response) -> None:
         jar[name] = value
 
 
-def cookie_header(jar: dict[str, str]) -> str:
-    return "; ".join(f"{name}={value}" for name, value in jar.items())
-
-
-def form_token_in(page: httpx.Response) -> str:
-    return re.search(r'name="csrfToken" value="([^"]+)"', page.text).group(1)
-
-
-def form_sign_in(edge, jar: dict[str, str], base: str, email: str, password: str, source: str, **fields):
-    """A sign-in page's form (`base`: /admin, the console, or /account) as a browser
-    holding these cookies sends it (form token and its cookie); the browser keeps what
-    the answers set."""
-    jar.pop("console_session", None)
-    jar.pop("account_session", None)
+def browser_form(edge, jar: dict[str, str], page: str, action: str, source: str, fields: dict[str, str]):
+    """Open `page` and post its form to `action` as a browser holding these cookies does
+    (the page's form token and its cookie); the browser keeps what the answers set."""
 
     def as_the_browser(response: httpx.Response) -> httpx.Response:
         keep_cookies(jar, response)
         return response
 
     def headers() -> dict[str, str]:
-        return {**via(source), "cookie": cookie_header(jar)}
+        return {**via(source), "cookie": "; ".join(f"{name}={value}" for name, value in jar.items())}
 
-    form = as_the_browser(edge.client.get(f"{base}/login", headers=headers()))
-    fields = {"email": email, "password": password, "csrfToken": form_token_in(form), "returnUrl": base, **fields}
-    return as_the_browser(edge.client.post(f"{base}/login", data=fields, headers=headers()))
+    form = as_the_browser(edge.client.get(page, headers=headers()))
+    token = re.search(r'name="csrfToken" value="([^"]+)"', form.text).group(1)
+    return as_the_browser(edge.client.post(action, data={**fields, "csrfToken": token}, headers=headers()))
+
+
+def form_sign_in(edge, jar: dict[str, str], base: str, email: str, password: str, source: str, **fields):
+    """A sign-in page's form (`base`: /admin, the console, or /account), from a browser
+    holding these cookies (none signed in)."""
+    jar.pop("console_session", None)
+    jar.pop("account_session", None)
+    fields = {"email": email, "password": password, "returnUrl": base, **fields}
+    return browser_form(edge, jar, f"{base}/login", f"{base}/login", source, fields)
 
 
 def console_sign_in(edge, jar: dict[str, str], email: str, password: str, source: str) -> httpx.Response:
@@ -393,13 +391,7 @@ def test_a_botnet_on_the_account_sign_in_page_cannot_keep_the_owner_out(edge, ac
     # ... and the owner asks for the code there and signs in with it
     browser: dict[str, str] = {}
     source = f"{ipv6_subnet()}::1"
-    page = edge.client.get("/account/login", headers=via(source))
-    keep_cookies(browser, page)
-    asked = edge.client.post(
-        "/account/unlock",
-        data={"email": owner, "csrfToken": form_token_in(page)},
-        headers={**via(source), "cookie": cookie_header(browser)},
-    )
+    asked = browser_form(edge, browser, "/account/login", "/account/unlock", source, {"email": owner})
     assert asked.status_code == 200 and "unlock code is on its way" in asked.text
     code = re.search(r"unlock code is (\d{6})\.", wait_for_mail(edge, owner, "unlock_code")["text"]).group(1)
     unlocked = form_sign_in(edge, browser, "/account", owner, PASSWORD, source, unlockCode=code)
